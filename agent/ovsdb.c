@@ -1,0 +1,1868 @@
+/*
+ * OVSDB client: JSON-RPC (RFC 7047) with jansson over a libuv unix socket,
+ * a monitor-driven replica of the rows the agent needs, and the
+ * transactions of the pod ADD/DEL paths.
+ *
+ * Framing: the stream is a sequence of JSON objects without delimiters.  A
+ * small scanner follows string and bracket nesting over the bytes as they
+ * arrive, so each message is found in time linear in its size however it is
+ * split across reads; the complete object is then parsed (and validated) by
+ * json_loadb() with JSON_DISABLE_EOF_CHECK.  An unfinished message may not
+ * grow beyond OVSDB_MAX_MESSAGE.
+ */
+#include <sluice-config.h>
+
+#include "sluice/ovsdb.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "sluice/log.h"
+
+SLOG_MODULE(ovsdb);
+
+#define DB_NAME "Open_vSwitch"
+#define MONITOR_ID "sluice"
+#define UUID_LEN 36
+#define READ_CHUNK 65536
+#define RBUF_KEEP (1024 * 1024) /* Larger idle read buffers are freed. */
+
+/* Allocation helpers: like Open vSwitch, treat memory exhaustion as fatal
+ * rather than leaving the replica half-updated. */
+static void
+out_of_memory(void)
+{
+    SLOG_ERR("out of memory");
+    abort();
+}
+
+static void *
+xmalloc(size_t size)
+{
+    void *p = malloc(size ? size : 1);
+    if (!p) {
+        out_of_memory();
+    }
+    return p;
+}
+
+static void *
+xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) {
+        out_of_memory();
+    }
+    return p;
+}
+
+static char *
+xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p) {
+        out_of_memory();
+    }
+    return p;
+}
+
+static char *xvasprintf(const char *fmt, va_list args)
+    __attribute__((format(printf, 1, 0)));
+static char *xasprintf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static char *
+xvasprintf(const char *fmt, va_list args)
+{
+    char *s;
+    if (vasprintf(&s, fmt, args) < 0) {
+        out_of_memory();
+    }
+    return s;
+}
+
+static char *
+xasprintf(const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    char *s = xvasprintf(fmt, args);
+    va_end(args);
+    return s;
+}
+
+/* Tables and the columns monitored in each. */
+struct table_def {
+    const char *name;           /* As the database spells it. */
+    const char *const *columns; /* Monitored columns, NULL-terminated. */
+    bool named;                 /* Has a unique "name" column. */
+};
+
+static const char *const ovs_columns[] = {"other_config", "external_ids",
+                                          NULL};
+static const char *const bridge_columns[] = {
+    "name", "ports", "other_config", "external_ids", "datapath_type", NULL};
+static const char *const port_columns[] = {"name", "interfaces",
+                                           "external_ids", NULL};
+static const char *const iface_columns[] = {
+    "name",         "type",  "ofport",     "ofport_request", "options",
+    "external_ids", "error", "bfd_status", NULL};
+
+static const struct table_def table_defs[OVSDB_N_TABLES] = {
+    [OVSDB_OPEN_VSWITCH] = {"Open_vSwitch", ovs_columns, false},
+    [OVSDB_BRIDGE] = {"Bridge", bridge_columns, true},
+    [OVSDB_PORT] = {"Port", port_columns, true},
+    [OVSDB_INTERFACE] = {"Interface", iface_columns, true},
+};
+
+/* One version of a replicated row.  A modification replaces the whole
+ * struct, so that the owner sees both versions. */
+struct ovsdb_row {
+    enum ovsdb_table table;      /* Which table. */
+    char uuid[UUID_LEN + 1];     /* _uuid. */
+    json_t *columns;             /* Column name to wire value. */
+    const char *name;            /* "name" column in 'columns', or NULL. */
+    uint64_t seqno;              /* Client's change count at creation. */
+    bool seen;                   /* Present in the latest monitor reply. */
+    struct ovsdb_row *uuid_next; /* Chain in the table's 'by_uuid'. */
+    struct ovsdb_row *name_next; /* Chain in the table's 'by_name'. */
+};
+
+/* A chained hash index of rows, by UUID or by name.  The name index admits
+ * duplicates, which can exist for a moment while an update that replaces a
+ * row by another of the same name is being applied. */
+struct row_index {
+    struct ovsdb_row **buckets; /* 'n_buckets' chains, a power of 2. */
+    size_t n_buckets;
+    size_t n; /* Number of rows. */
+};
+
+struct table_replica {
+    struct row_index by_uuid; /* All rows. */
+    struct row_index by_name; /* Rows that have a name. */
+};
+
+/* An outstanding request. */
+struct request {
+    struct request *next; /* In 'client->requests'. */
+    json_int_t id;        /* JSON-RPC id. */
+    bool is_monitor;      /* The monitor request, else a transaction. */
+    json_t *ops;          /* Operations sent, to name a failed one. */
+    ovsdb_transact_cb *cb;
+    void *aux;
+};
+
+/* An ovsdb_client_wait_ofport() in progress. */
+struct waiter {
+    struct waiter *next; /* In 'client->waiters'. */
+    char *name;          /* Interface name. */
+    uint64_t deadline;   /* uv_now() value at which it times out. */
+    unsigned timeout_ms; /* As requested, for the message. */
+    uint64_t seqno;      /* Client's change count when it started. */
+    ovsdb_ofport_cb *cb;
+    void *aux;
+
+    /* Outcome, once decided. */
+    int error;
+    int64_t ofport;
+    char *msg;
+};
+
+/* One connection attempt: a pipe handle lives until its close callback,
+ * which may come after the client moved on to another connection. */
+struct conn {
+    uv_pipe_t pipe;              /* The socket. */
+    uv_connect_t connect_req;    /* The connection request. */
+    struct ovsdb_client *client; /* Owner. */
+    bool closing;                /* uv_close() called: ignore callbacks. */
+};
+
+struct write_req {
+    uv_write_t req;
+    struct conn *conn; /* Connection written to. */
+    char *data;        /* Serialized message. */
+};
+
+enum client_state {
+    ST_BACKOFF,    /* Waiting for 'backoff_timer' to reconnect. */
+    ST_CONNECTING, /* uv_pipe_connect() in progress. */
+    ST_MONITORING, /* Connected, waiting for the monitor reply. */
+    ST_SYNCED,     /* Replica in sync; transactions accepted. */
+};
+
+struct ovsdb_client {
+    uv_loop_t *loop;
+    char *path; /* Socket path. */
+    struct ovsdb_client_cbs cbs;
+    void *aux;
+
+    enum client_state state;
+    struct conn *conn;         /* Current connection, NULL in ST_BACKOFF. */
+    uv_timer_t backoff_timer;  /* Reconnection, or a deferred failure. */
+    uv_timer_t wait_timer;     /* Next waiter deadline. */
+    unsigned backoff_ms;       /* Delay before the next attempt. */
+    unsigned min_backoff_ms;   /* First delay after a failure. */
+    unsigned max_backoff_ms;   /* Largest delay. */
+    bool warned;               /* The current outage was logged. */
+    int deferred_error;        /* Failure to report from the loop. */
+    int n_handles;             /* Open libuv handles. */
+    bool destroyed;            /* Free when 'n_handles' drops to 0. */
+
+    /* Input: 'rbuf[msg_start, scan_pos)' is the scanned part of the next
+     * message, 'rbuf[scan_pos, rlen)' not scanned yet. */
+    char *rbuf;
+    size_t rlen, rcap;
+    size_t msg_start, scan_pos;
+    unsigned depth; /* Bracket nesting at 'scan_pos'. */
+    bool in_string; /* Inside a JSON string at 'scan_pos'. */
+    bool escape;    /* After a backslash in a string. */
+
+    json_int_t next_id;       /* Id of the next request. */
+    struct request *requests; /* Outstanding requests, oldest first. */
+    struct request **requests_tail;
+    struct waiter *waiters;
+
+    struct table_replica tables[OVSDB_N_TABLES];
+    uint64_t seqno; /* Row versions created so far. */
+};
+
+static void start_connect(struct ovsdb_client *);
+static void connection_failed(struct ovsdb_client *, int error,
+                              const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void waiters_run(struct ovsdb_client *);
+
+/* Row indexes. */
+
+static uint32_t
+hash_string(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) {
+        h ^= (unsigned char) *s;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static struct ovsdb_row **
+index_link(struct ovsdb_row *row, bool by_name)
+{
+    return by_name ? &row->name_next : &row->uuid_next;
+}
+
+static const char *
+index_key(const struct ovsdb_row *row, bool by_name)
+{
+    return by_name ? row->name : row->uuid;
+}
+
+static size_t
+index_bucket(const struct row_index *idx, const char *key)
+{
+    return hash_string(key) & (idx->n_buckets - 1);
+}
+
+static void
+index_insert(struct row_index *idx, bool by_name, struct ovsdb_row *row)
+{
+    if (idx->n >= idx->n_buckets) {
+        size_t n_buckets = idx->n_buckets ? 2 * idx->n_buckets : 16;
+        struct ovsdb_row **buckets = xcalloc(n_buckets, sizeof *buckets);
+        for (size_t i = 0; i < idx->n_buckets; i++) {
+            struct ovsdb_row *r = idx->buckets[i];
+            while (r) {
+                struct ovsdb_row *next = *index_link(r, by_name);
+                size_t b = hash_string(index_key(r, by_name))
+                           & (n_buckets - 1);
+                *index_link(r, by_name) = buckets[b];
+                buckets[b] = r;
+                r = next;
+            }
+        }
+        free(idx->buckets);
+        idx->buckets = buckets;
+        idx->n_buckets = n_buckets;
+    }
+    size_t b = index_bucket(idx, index_key(row, by_name));
+    *index_link(row, by_name) = idx->buckets[b];
+    idx->buckets[b] = row;
+    idx->n++;
+}
+
+static void
+index_remove(struct row_index *idx, bool by_name, struct ovsdb_row *row)
+{
+    if (!idx->n_buckets) {
+        return;
+    }
+    struct ovsdb_row **p = &idx->buckets[index_bucket(idx,
+                                                      index_key(row,
+                                                                by_name))];
+    for (; *p; p = index_link(*p, by_name)) {
+        if (*p == row) {
+            *p = *index_link(row, by_name);
+            idx->n--;
+            return;
+        }
+    }
+}
+
+static struct ovsdb_row *
+index_find(const struct row_index *idx, bool by_name, const char *key)
+{
+    if (!idx->n_buckets) {
+        return NULL;
+    }
+    struct ovsdb_row *r = idx->buckets[index_bucket(idx, key)];
+    for (; r; r = *index_link(r, by_name)) {
+        if (!strcmp(index_key(r, by_name), key)) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* Rows. */
+
+static struct ovsdb_row *
+row_create(enum ovsdb_table table, const char *uuid, json_t *columns)
+{
+    struct ovsdb_row *row = xcalloc(1, sizeof *row);
+    row->table = table;
+    memcpy(row->uuid, uuid, UUID_LEN);
+    row->uuid[UUID_LEN] = '\0';
+    row->columns = columns;
+    if (table_defs[table].named) {
+        row->name = json_string_value(json_object_get(columns, "name"));
+    }
+    return row;
+}
+
+static void
+row_destroy(struct ovsdb_row *row)
+{
+    if (row) {
+        json_decref(row->columns);
+        free(row);
+    }
+}
+
+static void
+replica_add(struct ovsdb_client *client, struct ovsdb_row *row)
+{
+    struct table_replica *t = &client->tables[row->table];
+    index_insert(&t->by_uuid, false, row);
+    if (row->name) {
+        index_insert(&t->by_name, true, row);
+    }
+}
+
+static void
+replica_remove(struct ovsdb_client *client, struct ovsdb_row *row)
+{
+    struct table_replica *t = &client->tables[row->table];
+    index_remove(&t->by_uuid, false, row);
+    if (row->name) {
+        index_remove(&t->by_name, true, row);
+    }
+}
+
+static void
+replica_clear(struct ovsdb_client *client)
+{
+    for (int t = 0; t < OVSDB_N_TABLES; t++) {
+        struct row_index *idx = &client->tables[t].by_uuid;
+        for (size_t b = 0; b < idx->n_buckets; b++) {
+            struct ovsdb_row *row = idx->buckets[b];
+            while (row) {
+                struct ovsdb_row *next = row->uuid_next;
+                row_destroy(row);
+                row = next;
+            }
+        }
+        free(idx->buckets);
+        free(client->tables[t].by_name.buckets);
+        memset(&client->tables[t], 0, sizeof client->tables[t]);
+    }
+}
+
+static void
+notify_row(struct ovsdb_client *client, enum ovsdb_table table,
+           enum ovsdb_row_event event, const struct ovsdb_row *old,
+           const struct ovsdb_row *new)
+{
+    if (client->cbs.row_changed) {
+        client->cbs.row_changed(client->aux, table, event, old, new);
+    }
+}
+
+static bool
+is_uuid(const char *s)
+{
+    if (strlen(s) != UUID_LEN) {
+        return false;
+    }
+    for (int i = 0; i < UUID_LEN; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        char c = s[i];
+        bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
+                   || (c >= 'A' && c <= 'F');
+        if (dash ? c != '-' : !hex) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Applies the new contents 'new' (all or some columns) of row 'uuid'. */
+static void
+upsert_row(struct ovsdb_client *client, enum ovsdb_table table,
+           const char *uuid, json_t *new)
+{
+    struct ovsdb_row *old = index_find(&client->tables[table].by_uuid, false,
+                                       uuid);
+    json_t *columns;
+    if (old) {
+        columns = json_copy(old->columns);
+        if (!columns || json_object_update(columns, new)) {
+            out_of_memory();
+        }
+        if (json_equal(columns, old->columns)) {
+            json_decref(columns);
+            old->seen = true;
+            return;
+        }
+    } else {
+        columns = json_copy(new);
+        if (!columns) {
+            out_of_memory();
+        }
+    }
+
+    struct ovsdb_row *row = row_create(table, uuid, columns);
+    row->seen = true;
+    row->seqno = ++client->seqno;
+    if (old) {
+        replica_remove(client, old);
+    }
+    replica_add(client, row);
+    SLOG_DBG("%s %s %s%s%s", old ? "modified" : "inserted",
+             table_defs[table].name, uuid, row->name ? " " : "",
+             row->name ? row->name : "");
+    notify_row(client, table, old ? OVSDB_ROW_MODIFY : OVSDB_ROW_INSERT, old,
+               row);
+    row_destroy(old);
+}
+
+static void
+delete_row(struct ovsdb_client *client, struct ovsdb_row *row)
+{
+    replica_remove(client, row);
+    client->seqno++;
+    SLOG_DBG("deleted %s %s%s%s", table_defs[row->table].name, row->uuid,
+             row->name ? " " : "", row->name ? row->name : "");
+    notify_row(client, row->table, OVSDB_ROW_DELETE, row, NULL);
+    row_destroy(row);
+}
+
+static int
+table_from_name(const char *name)
+{
+    for (int t = 0; t < OVSDB_N_TABLES; t++) {
+        if (!strcmp(name, table_defs[t].name)) {
+            return t;
+        }
+    }
+    return -1;
+}
+
+/* Applies <table-updates> (RFC 7047 section 4.1.6) to the replica. */
+static void
+apply_updates(struct ovsdb_client *client, json_t *updates)
+{
+    const char *table_name;
+    json_t *table_update;
+    json_object_foreach (updates, table_name, table_update) {
+        int table = table_from_name(table_name);
+        if (table < 0 || !json_is_object(table_update)) {
+            SLOG_WARN("%s: ignoring update of table %s", client->path,
+                      table_name);
+            continue;
+        }
+        const char *uuid;
+        json_t *row_update;
+        json_object_foreach (table_update, uuid, row_update) {
+            if (!is_uuid(uuid) || !json_is_object(row_update)) {
+                SLOG_WARN("%s: ignoring malformed update of %s row %s",
+                          client->path, table_name, uuid);
+                continue;
+            }
+            json_t *new = json_object_get(row_update, "new");
+            if (json_is_object(new)) {
+                upsert_row(client, table, uuid, new);
+            } else {
+                struct ovsdb_row *row = index_find(
+                    &client->tables[table].by_uuid, false, uuid);
+                if (row) {
+                    delete_row(client, row);
+                }
+            }
+        }
+    }
+}
+
+/* Reconciles the replica with the full state in a monitor reply. */
+static void
+resync(struct ovsdb_client *client, json_t *initial)
+{
+    for (int t = 0; t < OVSDB_N_TABLES; t++) {
+        const struct ovsdb_row *row = NULL;
+        while ((row = ovsdb_client_next(client, t, row))) {
+            ((struct ovsdb_row *) row)->seen = false;
+        }
+    }
+
+    apply_updates(client, initial);
+
+    for (int t = 0; t < OVSDB_N_TABLES; t++) {
+        size_t n = 0;
+        const struct ovsdb_row *row = NULL;
+        while ((row = ovsdb_client_next(client, t, row))) {
+            n += !row->seen;
+        }
+        if (!n) {
+            continue;
+        }
+        struct ovsdb_row **gone = xcalloc(n, sizeof *gone);
+        size_t i = 0;
+        while ((row = ovsdb_client_next(client, t, row))) {
+            if (!row->seen) {
+                gone[i++] = (struct ovsdb_row *) row;
+            }
+        }
+        for (i = 0; i < n; i++) {
+            delete_row(client, gone[i]);
+        }
+        free(gone);
+    }
+}
+
+/* Output. */
+
+static void
+write_cb(uv_write_t *req, int status)
+{
+    struct write_req *wr = req->data;
+    struct conn *conn = wr->conn;
+    free(wr->data);
+    free(wr);
+    if (status < 0 && !conn->closing) {
+        connection_failed(conn->client, -status, "write failed: %s",
+                          uv_strerror(status));
+    }
+}
+
+static void
+deferred_failure_cb(uv_timer_t *timer)
+{
+    struct ovsdb_client *client = timer->data;
+    if (client->state != ST_BACKOFF) {
+        connection_failed(client, client->deferred_error,
+                          "write failed: %s",
+                          uv_strerror(-client->deferred_error));
+    }
+}
+
+/* Sends 'msg' on the current connection.  Returns 0 or a positive errno
+ * value; a socket failure also fails the connection, from the loop. */
+static int
+send_msg(struct ovsdb_client *client, const json_t *msg)
+{
+    char *data = json_dumps(msg, JSON_COMPACT);
+    if (!data) {
+        return ENOMEM;
+    }
+    SLOG_DBG("%s: send %s", client->path, data);
+
+    struct write_req *wr = xmalloc(sizeof *wr);
+    wr->req.data = wr;
+    wr->conn = client->conn;
+    wr->data = data;
+    uv_buf_t buf = uv_buf_init(data, strlen(data));
+    int error = uv_write(&wr->req, (uv_stream_t *) &client->conn->pipe, &buf,
+                         1, write_cb);
+    if (error) {
+        free(data);
+        free(wr);
+        client->deferred_error = -error;
+        uv_timer_start(&client->backoff_timer, deferred_failure_cb, 0, 0);
+        return -error;
+    }
+    return 0;
+}
+
+/* Sends a request for 'method' with 'params' (stolen) and remembers it as
+ * 'req' (whose id it sets), or frees 'req' and returns a positive errno
+ * value. */
+static int
+send_request(struct ovsdb_client *client, const char *method, json_t *params,
+             struct request *req)
+{
+    req->id = client->next_id++;
+    json_t *msg = params ? json_pack("{s:s, s:o, s:I}", "method", method,
+                                     "params", params, "id",
+                                     (json_int_t) req->id)
+                         : NULL;
+    int error = msg ? send_msg(client, msg) : ENOMEM;
+    json_decref(msg);
+    if (error) {
+        json_decref(req->ops);
+        free(req);
+        return error;
+    }
+    req->next = NULL;
+    *client->requests_tail = req;
+    client->requests_tail = &req->next;
+    return 0;
+}
+
+static struct request *
+take_request(struct ovsdb_client *client, json_int_t id)
+{
+    for (struct request **p = &client->requests; *p; p = &(*p)->next) {
+        struct request *req = *p;
+        if (req->id == id) {
+            *p = req->next;
+            if (client->requests_tail == &req->next) {
+                client->requests_tail = p;
+            }
+            return req;
+        }
+    }
+    return NULL;
+}
+
+static void
+send_monitor(struct ovsdb_client *client)
+{
+    json_t *tables = json_object();
+    for (int t = 0; tables && t < OVSDB_N_TABLES; t++) {
+        json_t *columns = json_array();
+        for (const char *const *c = table_defs[t].columns; columns && *c;
+             c++) {
+            if (json_array_append_new(columns, json_string(*c))) {
+                json_decref(columns);
+                columns = NULL;
+            }
+        }
+        json_t *request = columns ? json_pack("{s:o}", "columns", columns)
+                                  : NULL;
+        if (!request
+            || json_object_set_new(tables, table_defs[t].name, request)) {
+            json_decref(tables);
+            tables = NULL;
+        }
+    }
+    json_t *params = tables ? json_pack("[s, s, o]", DB_NAME, MONITOR_ID,
+                                        tables)
+                            : NULL;
+    struct request *req = xcalloc(1, sizeof *req);
+    req->is_monitor = true;
+    int error = send_request(client, "monitor", params, req);
+    if (error) {
+        connection_failed(client, error, "cannot send monitor request: %s",
+                          strerror(error));
+    }
+}
+
+/* Connection management. */
+
+static void
+handle_closed(struct ovsdb_client *client)
+{
+    if (!--client->n_handles && client->destroyed) {
+        free(client);
+    }
+}
+
+static void
+conn_close_cb(uv_handle_t *handle)
+{
+    struct conn *conn = handle->data;
+    struct ovsdb_client *client = conn->client;
+    free(conn);
+    handle_closed(client);
+}
+
+static void
+timer_close_cb(uv_handle_t *handle)
+{
+    handle_closed(handle->data);
+}
+
+static void
+close_conn(struct ovsdb_client *client)
+{
+    if (client->conn) {
+        client->conn->closing = true;
+        uv_close((uv_handle_t *) &client->conn->pipe, conn_close_cb);
+        client->conn = NULL;
+    }
+    client->rlen = client->msg_start = client->scan_pos = 0;
+    client->depth = 0;
+    client->in_string = client->escape = false;
+}
+
+static void
+backoff_cb(uv_timer_t *timer)
+{
+    start_connect(timer->data);
+}
+
+/* Drops the current connection (or attempt) for the reason given by 'fmt'
+ * and schedules the next attempt.  Fails the outstanding requests and, if
+ * the owner was told about the connection, tells it about the loss. */
+static void
+connection_failed(struct ovsdb_client *client, int error, const char *fmt,
+                  ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    char *reason = xvasprintf(fmt, args);
+    va_end(args);
+
+    bool was_synced = client->state == ST_SYNCED;
+    close_conn(client);
+    client->state = ST_BACKOFF;
+    if (!client->warned) {
+        SLOG_WARN("%s: %s (retrying in %u ms)", client->path, reason,
+                  client->backoff_ms);
+        client->warned = true;
+    } else {
+        SLOG_DBG("%s: %s (retrying in %u ms)", client->path, reason,
+                 client->backoff_ms);
+    }
+    uv_timer_start(&client->backoff_timer, backoff_cb, client->backoff_ms,
+                   0);
+    client->backoff_ms = client->backoff_ms >= client->max_backoff_ms / 2
+                             ? client->max_backoff_ms
+                             : client->backoff_ms * 2;
+
+    struct request *reqs = client->requests;
+    client->requests = NULL;
+    client->requests_tail = &client->requests;
+    if (reqs) {
+        char *msg = xasprintf("connection to ovsdb-server lost: %s", reason);
+        while (reqs) {
+            struct request *req = reqs;
+            reqs = req->next;
+            if (req->cb) {
+                req->cb(req->aux, ECONNRESET, NULL, msg);
+            }
+            json_decref(req->ops);
+            free(req);
+        }
+        free(msg);
+    }
+
+    if (was_synced && client->cbs.disconnected) {
+        client->cbs.disconnected(client->aux, error, reason);
+    }
+    free(reason);
+}
+
+static void
+alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    struct conn *conn = handle->data;
+    struct ovsdb_client *client = conn->client;
+    (void) suggested;
+
+    if (client->rcap - client->rlen < READ_CHUNK) {
+        /* 'rlen' never exceeds OVSDB_MAX_MESSAGE here (process_input()
+         * fails the connection first), so the cap leaves room for a chunk
+         * and bounds the buffer. */
+        size_t cap = 2 * client->rcap;
+        if (cap < client->rlen + READ_CHUNK) {
+            cap = client->rlen + READ_CHUNK;
+        }
+        if (cap > OVSDB_MAX_MESSAGE + READ_CHUNK + 1) {
+            cap = OVSDB_MAX_MESSAGE + READ_CHUNK + 1;
+        }
+        char *rbuf = realloc(client->rbuf, cap);
+        if (!rbuf) {
+            /* libuv reports UV_ENOBUFS to read_cb(). */
+            *buf = uv_buf_init(NULL, 0);
+            return;
+        }
+        client->rbuf = rbuf;
+        client->rcap = cap;
+    }
+    *buf = uv_buf_init(client->rbuf + client->rlen,
+                       client->rcap - client->rlen);
+}
+
+static void handle_msg(struct ovsdb_client *, json_t *msg);
+
+/* Parses the complete message 'rbuf[msg_start, scan_pos)'. */
+static void
+parse_msg(struct ovsdb_client *client)
+{
+    size_t len = client->scan_pos - client->msg_start;
+    json_error_t err;
+    json_t *msg = json_loadb(client->rbuf + client->msg_start, len,
+                             JSON_DISABLE_EOF_CHECK, &err);
+    if (!msg) {
+        connection_failed(client, EPROTO,
+                          "invalid JSON from ovsdb-server: %s at byte %d",
+                          err.text, err.position);
+        return;
+    }
+    if ((size_t) err.position != len) {
+        json_decref(msg);
+        connection_failed(client, EPROTO,
+                          "malformed message from ovsdb-server");
+        return;
+    }
+    client->msg_start = client->scan_pos;
+    handle_msg(client, msg);
+    json_decref(msg);
+}
+
+static void
+process_input(struct ovsdb_client *client)
+{
+    struct conn *conn = client->conn;
+
+    while (client->conn == conn && client->scan_pos < client->rlen) {
+        char c = client->rbuf[client->scan_pos++];
+        if (!client->depth) {
+            if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+                client->msg_start = client->scan_pos;
+            } else if (c == '{') {
+                client->depth = 1;
+            } else {
+                connection_failed(client, EPROTO,
+                                  "protocol error: byte 0x%02x where a "
+                                  "JSON-RPC message should start",
+                                  (unsigned char) c);
+            }
+        } else if (client->in_string) {
+            if (client->escape) {
+                client->escape = false;
+            } else if (c == '\\') {
+                client->escape = true;
+            } else if (c == '"') {
+                client->in_string = false;
+            }
+        } else if (c == '"') {
+            client->in_string = true;
+        } else if (c == '{' || c == '[') {
+            client->depth++;
+        } else if (c == '}' || c == ']') {
+            if (!--client->depth) {
+                parse_msg(client);
+            }
+        }
+    }
+    if (client->conn != conn) {
+        return;
+    }
+
+    /* Keep only the unfinished message. */
+    if (client->msg_start) {
+        memmove(client->rbuf, client->rbuf + client->msg_start,
+                client->rlen - client->msg_start);
+        client->rlen -= client->msg_start;
+        client->scan_pos -= client->msg_start;
+        client->msg_start = 0;
+    }
+    if (client->rlen > OVSDB_MAX_MESSAGE) {
+        connection_failed(client, EMSGSIZE,
+                          "message from ovsdb-server exceeds %u bytes",
+                          OVSDB_MAX_MESSAGE);
+    } else if (!client->rlen && client->rcap > RBUF_KEEP) {
+        free(client->rbuf);
+        client->rbuf = NULL;
+        client->rcap = 0;
+    }
+}
+
+static void
+read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    struct conn *conn = stream->data;
+    (void) buf;
+
+    if (conn->closing) {
+        return;
+    }
+    struct ovsdb_client *client = conn->client;
+    if (nread == UV_EOF) {
+        connection_failed(client, ECONNRESET,
+                          "connection closed by ovsdb-server");
+    } else if (nread < 0) {
+        connection_failed(client, (int) -nread, "read failed: %s",
+                          uv_strerror((int) nread));
+    } else if (nread > 0) {
+        client->rlen += nread;
+        process_input(client);
+    }
+}
+
+static void
+connect_cb(uv_connect_t *req, int status)
+{
+    struct conn *conn = req->data;
+    if (conn->closing) {
+        return;
+    }
+    struct ovsdb_client *client = conn->client;
+    if (status < 0) {
+        connection_failed(client, -status, "cannot connect: %s",
+                          uv_strerror(status));
+        return;
+    }
+    int error = uv_read_start((uv_stream_t *) &conn->pipe, alloc_cb,
+                              read_cb);
+    if (error) {
+        connection_failed(client, -error, "cannot read: %s",
+                          uv_strerror(error));
+        return;
+    }
+    client->state = ST_MONITORING;
+    send_monitor(client);
+}
+
+static void
+start_connect(struct ovsdb_client *client)
+{
+    struct conn *conn = xcalloc(1, sizeof *conn);
+    int error = uv_pipe_init(client->loop, &conn->pipe, 0);
+    if (error) {
+        free(conn);
+        connection_failed(client, -error, "cannot create socket: %s",
+                          uv_strerror(error));
+        return;
+    }
+    client->n_handles++;
+    conn->client = client;
+    conn->pipe.data = conn;
+    conn->connect_req.data = conn;
+    client->conn = conn;
+    client->state = ST_CONNECTING;
+    uv_pipe_connect(&conn->connect_req, &conn->pipe, client->path,
+                    connect_cb);
+}
+
+/* Incoming messages. */
+
+/* Returns a description of the JSON-RPC or OVSDB error 'error', which is a
+ * string or an object with "error" and optionally "details". */
+static char *
+format_error(const json_t *error)
+{
+    if (json_is_string(error)) {
+        return xstrdup(json_string_value(error));
+    }
+    const char *what = json_string_value(json_object_get(error, "error"));
+    const char *details = json_string_value(json_object_get(error,
+                                                            "details"));
+    if (what && details) {
+        return xasprintf("%s: %s", what, details);
+    } else if (what) {
+        return xstrdup(what);
+    }
+    char *s = json_dumps(error, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!s) {
+        out_of_memory();
+    }
+    return s;
+}
+
+static void
+complete_transaction(struct ovsdb_client *client, struct request *req,
+                     json_t *result, json_t *error)
+{
+    char *msg = NULL;
+    int code = 0;
+
+    if (error && !json_is_null(error)) {
+        char *e = format_error(error);
+        msg = xasprintf("request rejected: %s", e);
+        free(e);
+        code = EIO;
+    } else if (!json_is_array(result)) {
+        msg = xstrdup("malformed transaction reply");
+        code = EIO;
+    } else {
+        size_t i;
+        json_t *r;
+        json_array_foreach (result, i, r) {
+            json_t *e = json_object_get(r, "error");
+            if (!e || json_is_null(e)) {
+                continue;
+            }
+            char *s = format_error(r);
+            const json_t *op = json_array_get(req->ops, i);
+            const char *opname = json_string_value(json_object_get(op, "op"));
+            const char *table = json_string_value(json_object_get(op,
+                                                                  "table"));
+            if (opname) {
+                msg = xasprintf("%s (in %s%s%s)", s, opname,
+                                table ? " " : "", table ? table : "");
+            } else {
+                msg = xasprintf("%s (at commit)", s);
+            }
+            free(s);
+            code = EIO;
+            break;
+        }
+    }
+    if (code) {
+        SLOG_DBG("%s: transaction %lld failed: %s", client->path,
+                 (long long) req->id, msg);
+    }
+    req->cb(req->aux, code, json_is_array(result) ? result : NULL, msg);
+    free(msg);
+}
+
+static void
+handle_monitor_reply(struct ovsdb_client *client, json_t *result,
+                     json_t *error)
+{
+    if ((error && !json_is_null(error)) || !json_is_object(result)) {
+        char *e = error && !json_is_null(error) ? format_error(error)
+                                                 : xstrdup("bad result");
+        connection_failed(client, EPROTO, "monitor request failed: %s", e);
+        free(e);
+        return;
+    }
+    resync(client, result);
+    client->state = ST_SYNCED;
+    client->backoff_ms = client->min_backoff_ms;
+    client->warned = false;
+    SLOG_INFO("%s: connected (%zu bridges, %zu ports, %zu interfaces)",
+              client->path, client->tables[OVSDB_BRIDGE].by_uuid.n,
+              client->tables[OVSDB_PORT].by_uuid.n,
+              client->tables[OVSDB_INTERFACE].by_uuid.n);
+    if (client->cbs.connected) {
+        client->cbs.connected(client->aux);
+    }
+    waiters_run(client);
+}
+
+static void
+send_reply(struct ovsdb_client *client, json_t *id, json_t *result,
+           const char *error)
+{
+    json_t *msg = json_pack("{s:O, s:O?, s:s?}", "id", id, "result", result,
+                            "error", error);
+    int code = msg ? send_msg(client, msg) : ENOMEM;
+    json_decref(msg);
+    if (code) {
+        SLOG_WARN("%s: cannot send reply: %s", client->path, strerror(code));
+    }
+}
+
+static void
+handle_msg(struct ovsdb_client *client, json_t *msg)
+{
+    json_t *id = json_object_get(msg, "id");
+    json_t *method = json_object_get(msg, "method");
+
+    if (method) {
+        const char *name = json_string_value(method);
+        json_t *params = json_object_get(msg, "params");
+        bool is_request = id && !json_is_null(id);
+        if (!name || !json_is_array(params)) {
+            connection_failed(client, EPROTO,
+                              "protocol error: malformed request");
+        } else if (!strcmp(name, "echo")) {
+            if (is_request) {
+                send_reply(client, id, params, NULL);
+            }
+        } else if (!strcmp(name, "update")) {
+            json_t *updates = json_array_get(params, 1);
+            if (!json_is_object(updates)) {
+                connection_failed(client, EPROTO,
+                                  "protocol error: malformed update");
+                return;
+            }
+            apply_updates(client, updates);
+            waiters_run(client);
+        } else if (is_request) {
+            send_reply(client, id, NULL, "unknown method");
+        } else {
+            SLOG_DBG("%s: ignoring %s notification", client->path, name);
+        }
+        return;
+    }
+
+    if (!json_is_integer(id)) {
+        SLOG_WARN("%s: ignoring reply with unexpected id", client->path);
+        return;
+    }
+    struct request *req = take_request(client, json_integer_value(id));
+    if (!req) {
+        SLOG_WARN("%s: ignoring reply to unknown request %lld", client->path,
+                  (long long) json_integer_value(id));
+        return;
+    }
+    json_t *result = json_object_get(msg, "result");
+    json_t *error = json_object_get(msg, "error");
+    if (req->is_monitor) {
+        handle_monitor_reply(client, result, error);
+    } else {
+        complete_transaction(client, req, result, error);
+    }
+    json_decref(req->ops);
+    free(req);
+}
+
+/* ofport waits. */
+
+static void
+wait_timer_cb(uv_timer_t *timer)
+{
+    waiters_run(timer->data);
+}
+
+/* Decides 'w' if it can be: returns true and sets its outcome. */
+static bool
+waiter_check(const struct ovsdb_client *client, struct waiter *w,
+             uint64_t now)
+{
+    const struct ovsdb_row *row = ovsdb_client_find_by_name(
+        client, OVSDB_INTERFACE, w->name);
+    int64_t ofport;
+    if (row && ovsdb_row_get_int(row, "ofport", &ofport) && ofport > 0) {
+        w->error = 0;
+        w->ofport = ofport;
+        w->msg = xasprintf("interface %s: ofport %lld", w->name,
+                           (long long) ofport);
+        return true;
+    }
+    const char *error = row ? ovsdb_row_get_string(row, "error") : NULL;
+    if (error && *error && row->seqno > w->seqno) {
+        w->error = EIO;
+        w->msg = xasprintf("interface %s: %s", w->name, error);
+        return true;
+    }
+    if (now >= w->deadline) {
+        w->error = ETIMEDOUT;
+        w->msg = xasprintf("interface %s: no ofport after %u ms%s%s%s",
+                           w->name, w->timeout_ms,
+                           row ? "" : " (no such interface)",
+                           error ? "; error: " : "", error ? error : "");
+        return true;
+    }
+    return false;
+}
+
+static void
+waiters_run(struct ovsdb_client *client)
+{
+    if (!client->waiters) {
+        return;
+    }
+    uint64_t now = uv_now(client->loop);
+    struct waiter *done = NULL;
+    struct waiter **donep = &done;
+    uint64_t next = UINT64_MAX;
+    for (struct waiter **p = &client->waiters; *p;) {
+        struct waiter *w = *p;
+        if (waiter_check(client, w, now)) {
+            *p = w->next;
+            w->next = NULL;
+            *donep = w;
+            donep = &w->next;
+        } else {
+            if (w->deadline < next) {
+                next = w->deadline;
+            }
+            p = &w->next;
+        }
+    }
+    if (next != UINT64_MAX) {
+        uv_timer_start(&client->wait_timer, wait_timer_cb, next - now, 0);
+    } else {
+        uv_timer_stop(&client->wait_timer);
+    }
+
+    while (done) {
+        struct waiter *w = done;
+        done = w->next;
+        SLOG_DBG("%s", w->msg);
+        w->cb(w->aux, w->error, w->error ? 0 : w->ofport, w->msg);
+        free(w->msg);
+        free(w->name);
+        free(w);
+    }
+}
+
+int
+ovsdb_client_wait_ofport(struct ovsdb_client *client, const char *name,
+                         unsigned timeout_ms, ovsdb_ofport_cb *cb, void *aux)
+{
+    if (!name || !*name || !cb) {
+        return EINVAL;
+    }
+    struct waiter *w = xcalloc(1, sizeof *w);
+    w->name = xstrdup(name);
+    w->deadline = uv_now(client->loop) + timeout_ms;
+    w->timeout_ms = timeout_ms;
+    w->seqno = client->seqno;
+    w->cb = cb;
+    w->aux = aux;
+    w->next = client->waiters;
+    client->waiters = w;
+
+    /* Decide from the loop, never from within this call. */
+    uv_timer_start(&client->wait_timer, wait_timer_cb, 0, 0);
+    return 0;
+}
+
+/* Life cycle. */
+
+int
+ovsdb_client_create(struct uv_loop_s *loop, const char *path,
+                    const struct ovsdb_client_cbs *cbs, void *aux,
+                    struct ovsdb_client **clientp)
+{
+    struct sockaddr_un addr;
+    *clientp = NULL;
+    if (!path || !*path) {
+        return EINVAL;
+    }
+    if (strlen(path) >= sizeof addr.sun_path) {
+        return ENAMETOOLONG;
+    }
+
+    struct ovsdb_client *client = xcalloc(1, sizeof *client);
+    client->loop = loop;
+    client->path = xstrdup(path);
+    if (cbs) {
+        client->cbs = *cbs;
+    }
+    client->aux = aux;
+    client->min_backoff_ms = OVSDB_BACKOFF_MIN_MS;
+    client->max_backoff_ms = OVSDB_BACKOFF_MAX_MS;
+    client->backoff_ms = client->min_backoff_ms;
+    client->next_id = 1;
+    client->requests_tail = &client->requests;
+
+    int error = uv_timer_init(loop, &client->backoff_timer);
+    if (error) {
+        free(client->path);
+        free(client);
+        return -error;
+    }
+    client->n_handles++;
+    client->backoff_timer.data = client;
+    error = uv_timer_init(loop, &client->wait_timer);
+    if (error) {
+        free(client->path);
+        client->path = NULL;
+        client->destroyed = true;
+        uv_close((uv_handle_t *) &client->backoff_timer, timer_close_cb);
+        return -error;
+    }
+    client->n_handles++;
+    client->wait_timer.data = client;
+
+    start_connect(client);
+    *clientp = client;
+    return 0;
+}
+
+void
+ovsdb_client_destroy(struct ovsdb_client *client)
+{
+    if (!client) {
+        return;
+    }
+    close_conn(client);
+    while (client->requests) {
+        struct request *req = client->requests;
+        client->requests = req->next;
+        json_decref(req->ops);
+        free(req);
+    }
+    while (client->waiters) {
+        struct waiter *w = client->waiters;
+        client->waiters = w->next;
+        free(w->name);
+        free(w);
+    }
+    replica_clear(client);
+    free(client->rbuf);
+    client->rbuf = NULL;
+    free(client->path);
+    client->path = NULL;
+    client->destroyed = true;
+    uv_close((uv_handle_t *) &client->backoff_timer, timer_close_cb);
+    uv_close((uv_handle_t *) &client->wait_timer, timer_close_cb);
+}
+
+void
+ovsdb_client_set_backoff(struct ovsdb_client *client, unsigned min_ms,
+                         unsigned max_ms)
+{
+    client->min_backoff_ms = min_ms ? min_ms : 1;
+    client->max_backoff_ms = max_ms < client->min_backoff_ms
+                                 ? client->min_backoff_ms
+                                 : max_ms;
+    if (client->backoff_ms < client->min_backoff_ms
+        || client->backoff_ms > client->max_backoff_ms) {
+        client->backoff_ms = client->min_backoff_ms;
+    }
+}
+
+bool
+ovsdb_client_is_connected(const struct ovsdb_client *client)
+{
+    return client->state == ST_SYNCED;
+}
+
+/* Transactions. */
+
+int
+ovsdb_client_transact(struct ovsdb_client *client, json_t *ops,
+                      ovsdb_transact_cb *cb, void *aux)
+{
+    if (!json_is_array(ops) || !cb) {
+        return EINVAL;
+    }
+    if (client->state != ST_SYNCED) {
+        return ENOTCONN;
+    }
+    json_t *params = json_pack("[s]", DB_NAME);
+    if (!params || json_array_extend(params, ops)) {
+        json_decref(params);
+        return ENOMEM;
+    }
+    struct request *req = xcalloc(1, sizeof *req);
+    req->ops = json_incref(ops);
+    req->cb = cb;
+    req->aux = aux;
+    return send_request(client, "transact", params, req);
+}
+
+/* Context of a high-level operation. */
+struct op_ctx {
+    char *what;      /* E.g. "add port X to br-int", for messages. */
+    int count_op;    /* Index of an op that must match a row, or -1. */
+    char *count_msg; /* Message if it matched none. */
+    ovsdb_done_cb *cb;
+    void *aux;
+};
+
+static void
+op_ctx_destroy(struct op_ctx *ctx)
+{
+    free(ctx->what);
+    free(ctx->count_msg);
+    free(ctx);
+}
+
+static void
+op_txn_cb(void *ctx_, int error, json_t *result, const char *msg)
+{
+    struct op_ctx *ctx = ctx_;
+    if (!error && ctx->count_op >= 0) {
+        json_t *r = json_array_get(result, ctx->count_op);
+        json_t *count = json_object_get(r, "count");
+        if (!json_is_integer(count) || json_integer_value(count) < 1) {
+            error = ENOENT;
+            msg = ctx->count_msg;
+        }
+    }
+    if (error) {
+        char *full = xasprintf("%s: %s", ctx->what, msg);
+        SLOG_DBG("%s", full);
+        ctx->cb(ctx->aux, error, full);
+        free(full);
+    } else {
+        SLOG_DBG("%s: done", ctx->what);
+        ctx->cb(ctx->aux, 0, NULL);
+    }
+    op_ctx_destroy(ctx);
+}
+
+/* Sends 'ops' (stolen) with a comment naming 'what' (stolen) and calls 'cb'
+ * on completion.  If 'count_op' >= 0, the operation at that index must
+ * match a row, otherwise 'cb' gets ENOENT and 'count_msg'. */
+static int
+run_ops(struct ovsdb_client *client, json_t *ops, char *what, int count_op,
+        char *count_msg, ovsdb_done_cb *cb, void *aux)
+{
+    struct op_ctx *ctx = xcalloc(1, sizeof *ctx);
+    ctx->what = what;
+    ctx->count_op = count_op;
+    ctx->count_msg = count_msg;
+    ctx->cb = cb;
+    ctx->aux = aux;
+
+    int error = ENOMEM;
+    if (ops && !json_array_append_new(ops, json_pack("{s:s, s:s+}", "op",
+                                                     "comment", "comment",
+                                                     "sluice: ", what))) {
+        error = ovsdb_client_transact(client, ops, op_txn_cb, ctx);
+    }
+    json_decref(ops);
+    if (error) {
+        op_ctx_destroy(ctx);
+    }
+    return error;
+}
+
+/* Returns ["map", [[k, v], ...]] for the NULL-terminated alternating array
+ * 'kv' (NULL for empty), or NULL if 'kv' has an odd length or a string is
+ * not UTF-8. */
+static json_t *
+kv_to_map(const char *const *kv)
+{
+    json_t *pairs = json_array();
+    for (size_t i = 0; pairs && kv && kv[i]; i += 2) {
+        json_t *pair = kv[i + 1] ? json_pack("[s, s]", kv[i], kv[i + 1])
+                                 : NULL;
+        if (json_array_append_new(pairs, pair)) {
+            json_decref(pairs);
+            pairs = NULL;
+        }
+    }
+    return pairs ? json_pack("[s, o]", "map", pairs) : NULL;
+}
+
+/* Returns the Bridge row whose ports include the Port with 'uuid'. */
+static const struct ovsdb_row *
+bridge_of_port(const struct ovsdb_client *client, const char *uuid)
+{
+    const struct ovsdb_row *br = NULL;
+    while ((br = ovsdb_client_next(client, OVSDB_BRIDGE, br))) {
+        size_t pos = 0;
+        const char *port;
+        while (ovsdb_row_set_next(br, "ports", &pos, &port)) {
+            if (!strcmp(port, uuid)) {
+                return br;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Returns the Interface columns for 'spec' except the name, or NULL. */
+static json_t *
+iface_row(const struct ovsdb_port_spec *spec)
+{
+    json_t *options = kv_to_map(spec->options);
+    json_t *ids = kv_to_map(spec->external_ids);
+    json_t *row = options && ids
+                      ? json_pack("{s:s, s:O, s:O}", "type",
+                                  spec->type ? spec->type : "", "options",
+                                  options, "external_ids", ids)
+                      : NULL;
+    json_t *request = spec->ofport_request
+                          ? json_integer(spec->ofport_request)
+                          : json_pack("[s, []]", "set");
+    if (row && json_object_set_new(row, "ofport_request", request)) {
+        json_decref(row);
+        row = NULL;
+    } else if (!row) {
+        json_decref(request);
+    }
+    json_decref(options);
+    json_decref(ids);
+    return row;
+}
+
+int
+ovsdb_client_add_port(struct ovsdb_client *client, const char *bridge,
+                      const struct ovsdb_port_spec *spec, ovsdb_done_cb *cb,
+                      void *aux)
+{
+    if (!bridge || !*bridge || !spec || !spec->name || !*spec->name || !cb) {
+        return EINVAL;
+    }
+    if (client->state != ST_SYNCED) {
+        return ENOTCONN;
+    }
+    const char *name = spec->name;
+    const struct ovsdb_row *port = ovsdb_client_find_by_name(
+        client, OVSDB_PORT, name);
+    const struct ovsdb_row *br = port ? bridge_of_port(client, port->uuid)
+                                      : NULL;
+    if (br && strcmp(br->name, bridge)) {
+        SLOG_WARN("add port %s to %s: port exists on bridge %s", name,
+                  bridge, br->name);
+        return EEXIST;
+    }
+
+    json_t *iface = iface_row(spec);
+    json_t *port_ids = kv_to_map(spec->external_ids);
+    json_t *ops = NULL;
+    int count_op;
+    char *count_msg;
+    if (br) {
+        /* Update in place, provided the port is still on the bridge. */
+        ops = iface && port_ids ? json_pack(
+                  "[{s:s, s:s, s:i, s:[[s,s,s], [s,s,[s,s]]], s:[s], s:s,"
+                  "  s:[{s:s}]},"
+                  " {s:s, s:s, s:[[s,s,s]], s:O},"
+                  " {s:s, s:s, s:[[s,s,s]], s:{s:O}}]",
+                  "op", "wait", "table", "Bridge", "timeout", 0, "where",
+                  "name", "==", bridge, "ports", "includes", "uuid",
+                  port->uuid, "columns", "name", "until", "==", "rows",
+                  "name", bridge,
+                  "op", "update", "table", "Interface", "where", "name", "==",
+                  name, "row", iface,
+                  "op", "update", "table", "Port", "where", "name", "==",
+                  name, "row", "external_ids", port_ids)
+                                : NULL;
+        count_op = 1;
+        count_msg = xasprintf("port %s has no interface %s", name, name);
+    } else {
+        if (iface && json_object_set_new(iface, "name", json_string(name))) {
+            json_decref(iface);
+            iface = NULL;
+        }
+        ops = iface && port_ids ? json_pack(
+                  "[{s:s, s:s, s:O, s:s},"
+                  " {s:s, s:s, s:{s:s, s:[s,s], s:O}, s:s},"
+                  " {s:s, s:s, s:[[s,s,s]], s:[[s,s,[s,[[s,s]]]]]}]",
+                  "op", "insert", "table", "Interface", "row", iface,
+                  "uuid-name", "iface",
+                  "op", "insert", "table", "Port", "row", "name", name,
+                  "interfaces", "named-uuid", "iface", "external_ids",
+                  port_ids, "uuid-name", "port",
+                  "op", "mutate", "table", "Bridge", "where", "name", "==",
+                  bridge, "mutations", "ports", "insert", "set",
+                  "named-uuid", "port")
+                                : NULL;
+        count_op = 2;
+        count_msg = xasprintf("no bridge named %s", bridge);
+    }
+    json_decref(iface);
+    json_decref(port_ids);
+    if (!ops) {
+        free(count_msg);
+        return EINVAL;
+    }
+    SLOG_DBG("add port %s to %s (%s)", name, bridge,
+             br ? "update in place" : "insert");
+    return run_ops(client, ops, xasprintf("add port %s to %s", name, bridge),
+                   count_op, count_msg, cb, aux);
+}
+
+int
+ovsdb_client_del_port(struct ovsdb_client *client, const char *name,
+                      ovsdb_done_cb *cb, void *aux)
+{
+    if (!name || !*name || !cb) {
+        return EINVAL;
+    }
+    if (client->state != ST_SYNCED) {
+        return ENOTCONN;
+    }
+    json_t *ops = json_array();
+    const struct ovsdb_row *port = ovsdb_client_find_by_name(
+        client, OVSDB_PORT, name);
+    if (ops && port
+        && json_array_append_new(
+            ops, json_pack("{s:s, s:s, s:[], s:[[s,s,[s,s]]]}", "op",
+                           "mutate", "table", "Bridge", "where", "mutations",
+                           "ports", "delete", "uuid", port->uuid))) {
+        json_decref(ops);
+        ops = NULL;
+    }
+    /* If the replica missed the port, deleting it while a bridge still
+     * refers to it fails with a referential integrity violation instead of
+     * reporting a false success. */
+    if (ops
+        && json_array_append_new(
+            ops, json_pack("{s:s, s:s, s:[[s,s,s]]}", "op", "delete",
+                           "table", "Port", "where", "name", "==", name))) {
+        json_decref(ops);
+        ops = NULL;
+    }
+    if (!ops) {
+        return EINVAL;
+    }
+    return run_ops(client, ops, xasprintf("delete port %s", name), -1, NULL,
+                   cb, aux);
+}
+
+int
+ovsdb_client_update_map(struct ovsdb_client *client, enum ovsdb_table table,
+                        const char *row_name, const char *column,
+                        const char *const *set, const char *const *remove,
+                        ovsdb_done_cb *cb, void *aux)
+{
+    bool single = table == OVSDB_OPEN_VSWITCH;
+    if ((unsigned) table >= OVSDB_N_TABLES || !column || !*column || !cb
+        || (!single && (!row_name || !*row_name))) {
+        return EINVAL;
+    }
+    if (client->state != ST_SYNCED) {
+        return ENOTCONN;
+    }
+
+    /* Setting a key is deleting it, then inserting the pair: "insert"
+     * leaves existing keys alone (RFC 7047 section 5.1). */
+    json_t *keys = json_array();
+    for (size_t i = 0; keys && set && set[i]; i += 2) {
+        if (!set[i + 1] || json_array_append_new(keys, json_string(set[i]))) {
+            json_decref(keys);
+            keys = NULL;
+        }
+    }
+    for (size_t i = 0; keys && remove && remove[i]; i++) {
+        if (json_array_append_new(keys, json_string(remove[i]))) {
+            json_decref(keys);
+            keys = NULL;
+        }
+    }
+    json_t *map = keys ? kv_to_map(set) : NULL;
+    json_t *mutations = map ? json_pack("[[s, s, [s, O]], [s, s, O]]",
+                                        column, "delete", "set", keys,
+                                        column, "insert", map)
+                            : NULL;
+    json_t *where = single ? json_array()
+                           : json_pack("[[s, s, s]]", "name", "==",
+                                       row_name);
+    json_t *ops = mutations && where
+                      ? json_pack("[{s:s, s:s, s:O, s:O}]", "op", "mutate",
+                                  "table", table_defs[table].name, "where",
+                                  where, "mutations", mutations)
+                      : NULL;
+    json_decref(keys);
+    json_decref(map);
+    json_decref(mutations);
+    json_decref(where);
+    if (!ops) {
+        return EINVAL;
+    }
+
+    const char *tname = table_defs[table].name;
+    char *what = single ? xasprintf("update %s of %s", column, tname)
+                        : xasprintf("update %s of %s %s", column, tname,
+                                    row_name);
+    char *count_msg = single ? xasprintf("no %s row", tname)
+                             : xasprintf("no %s named %s", tname, row_name);
+    return run_ops(client, ops, what, 0, count_msg, cb, aux);
+}
+
+/* Replica access. */
+
+const struct ovsdb_row *
+ovsdb_client_find(const struct ovsdb_client *client, enum ovsdb_table table,
+                  const char *uuid)
+{
+    if ((unsigned) table >= OVSDB_N_TABLES || !uuid) {
+        return NULL;
+    }
+    return index_find(&client->tables[table].by_uuid, false, uuid);
+}
+
+const struct ovsdb_row *
+ovsdb_client_find_by_name(const struct ovsdb_client *client,
+                          enum ovsdb_table table, const char *name)
+{
+    if ((unsigned) table >= OVSDB_N_TABLES || !name) {
+        return NULL;
+    }
+    return index_find(&client->tables[table].by_name, true, name);
+}
+
+const struct ovsdb_row *
+ovsdb_client_next(const struct ovsdb_client *client, enum ovsdb_table table,
+                  const struct ovsdb_row *prev)
+{
+    if ((unsigned) table >= OVSDB_N_TABLES) {
+        return NULL;
+    }
+    const struct row_index *idx = &client->tables[table].by_uuid;
+    size_t b = 0;
+    if (prev) {
+        if (prev->uuid_next) {
+            return prev->uuid_next;
+        }
+        b = index_bucket(idx, prev->uuid) + 1;
+    }
+    for (; b < idx->n_buckets; b++) {
+        if (idx->buckets[b]) {
+            return idx->buckets[b];
+        }
+    }
+    return NULL;
+}
+
+size_t
+ovsdb_client_count(const struct ovsdb_client *client, enum ovsdb_table table)
+{
+    if ((unsigned) table >= OVSDB_N_TABLES) {
+        return 0;
+    }
+    return client->tables[table].by_uuid.n;
+}
+
+const char *
+ovsdb_table_name(enum ovsdb_table table)
+{
+    return (unsigned) table < OVSDB_N_TABLES ? table_defs[table].name
+                                             : "(unknown)";
+}
+
+const char *
+ovsdb_row_uuid(const struct ovsdb_row *row)
+{
+    return row->uuid;
+}
+
+const char *
+ovsdb_row_name(const struct ovsdb_row *row)
+{
+    return row->name;
+}
+
+const struct json_t *
+ovsdb_row_get_column(const struct ovsdb_row *row, const char *column)
+{
+    return json_object_get(row->columns, column);
+}
+
+/* If 'value' is ["set", [...]], returns the inner array, else NULL. */
+static const json_t *
+set_elements(const json_t *value)
+{
+    if (json_is_array(value) && json_array_size(value) == 2
+        && json_is_string(json_array_get(value, 0))
+        && !strcmp(json_string_value(json_array_get(value, 0)), "set")) {
+        const json_t *elems = json_array_get(value, 1);
+        return json_is_array(elems) ? elems : NULL;
+    }
+    return NULL;
+}
+
+/* Returns the single atom of an optional value: NULL for an empty set. */
+static const json_t *
+optional_atom(const json_t *value)
+{
+    const json_t *elems = set_elements(value);
+    if (elems) {
+        return json_array_size(elems) == 1 ? json_array_get(elems, 0) : NULL;
+    }
+    return value;
+}
+
+/* Returns the string of a string or ["uuid", s] atom, else NULL. */
+static const char *
+atom_string(const json_t *atom)
+{
+    if (json_is_string(atom)) {
+        return json_string_value(atom);
+    }
+    if (json_is_array(atom) && json_array_size(atom) == 2) {
+        const char *tag = json_string_value(json_array_get(atom, 0));
+        if (tag && (!strcmp(tag, "uuid") || !strcmp(tag, "named-uuid"))) {
+            return json_string_value(json_array_get(atom, 1));
+        }
+    }
+    return NULL;
+}
+
+const char *
+ovsdb_row_get_string(const struct ovsdb_row *row, const char *column)
+{
+    return json_string_value(optional_atom(json_object_get(row->columns,
+                                                           column)));
+}
+
+bool
+ovsdb_row_get_int(const struct ovsdb_row *row, const char *column,
+                  int64_t *value)
+{
+    const json_t *atom = optional_atom(json_object_get(row->columns,
+                                                       column));
+    if (!json_is_integer(atom)) {
+        return false;
+    }
+    *value = json_integer_value(atom);
+    return true;
+}
+
+bool
+ovsdb_row_map_next(const struct ovsdb_row *row, const char *column,
+                   size_t *pos, const char **key, const char **value)
+{
+    const json_t *map = json_object_get(row->columns, column);
+    if (!json_is_array(map) || json_array_size(map) != 2
+        || !json_is_string(json_array_get(map, 0))
+        || strcmp(json_string_value(json_array_get(map, 0)), "map")) {
+        return false;
+    }
+    const json_t *pairs = json_array_get(map, 1);
+    while (*pos < json_array_size(pairs)) {
+        const json_t *pair = json_array_get(pairs, (*pos)++);
+        const char *k = json_string_value(json_array_get(pair, 0));
+        const char *v = json_string_value(json_array_get(pair, 1));
+        if (k && v) {
+            *key = k;
+            *value = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *
+ovsdb_row_map_get(const struct ovsdb_row *row, const char *column,
+                  const char *key)
+{
+    size_t pos = 0;
+    const char *k, *v;
+    while (ovsdb_row_map_next(row, column, &pos, &k, &v)) {
+        if (!strcmp(k, key)) {
+            return v;
+        }
+    }
+    return NULL;
+}
+
+bool
+ovsdb_row_set_next(const struct ovsdb_row *row, const char *column,
+                   size_t *pos, const char **elem)
+{
+    const json_t *value = json_object_get(row->columns, column);
+    if (!value) {
+        return false;
+    }
+    const json_t *elems = set_elements(value);
+    if (!elems) {
+        /* A set of one element may be sent as the bare atom. */
+        const char *s = *pos ? NULL : atom_string(value);
+        *pos = 1;
+        if (s) {
+            *elem = s;
+        }
+        return s != NULL;
+    }
+    while (*pos < json_array_size(elems)) {
+        const char *s = atom_string(json_array_get(elems, (*pos)++));
+        if (s) {
+            *elem = s;
+            return true;
+        }
+    }
+    return false;
+}

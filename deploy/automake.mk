@@ -1,0 +1,1 @@
+# Scripts and configuration for running sluice and its local lab.

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs a private Open vSwitch (ovsdb-server + ovs-vswitchd, userspace
+# datapath) whose sockets, database, logs and pid files all live in DIR.
+#
+#   ovs.sh start DIR [NETNS]   start both daemons (inside NETNS if given)
+#   ovs.sh stop DIR            stop the daemons started in DIR, by pid
+#   ovs.sh vsctl DIR ARGS...   ovs-vsctl against DIR's database
+#
+# ovs-vswitchd starts with other_config:flow-restore-wait=true, so that it
+# forwards nothing until sluiced has installed its flows and cleared it.
+set -euo pipefail
+
+cmd=${1:?usage: ovs.sh start|stop|vsctl DIR ...}
+dir=${2:?usage: ovs.sh start|stop|vsctl DIR ...}
+shift 2
+
+export OVS_RUNDIR=$dir OVS_DBDIR=$dir OVS_LOGDIR=$dir OVS_SYSCONFDIR=$dir
+schema=/usr/share/openvswitch/vswitch.ovsschema
+
+vsctl() {
+    ovs-vsctl --db="unix:$dir/db.sock" --timeout=10 "$@"
+}
+
+stop_pidfile() {
+    local pidfile=$1 pid i
+    [ -f "$pidfile" ] || return 0
+    pid=$(cat "$pidfile" 2>/dev/null) || return 0
+    [ -n "$pid" ] || return 0
+    kill "$pid" 2>/dev/null || return 0
+    for i in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    kill -9 "$pid" 2>/dev/null || true
+}
+
+case $cmd in
+start)
+    netns=${1:-}
+    run=()
+    if [ -n "$netns" ]; then
+        run=(ip netns exec "$netns")
+    fi
+    mkdir -p "$dir"
+    [ -f "$dir/conf.db" ] || ovsdb-tool create "$dir/conf.db" "$schema"
+    "${run[@]}" ovsdb-server "$dir/conf.db" \
+        --remote="punix:$dir/db.sock" \
+        --pidfile="$dir/ovsdb-server.pid" \
+        --unixctl="$dir/ovsdb-server.ctl" \
+        --log-file="$dir/ovsdb-server.log" --detach --no-chdir
+    vsctl --no-wait init
+    vsctl --no-wait set Open_vSwitch . other_config:flow-restore-wait=true
+    "${run[@]}" ovs-vswitchd "unix:$dir/db.sock" \
+        --pidfile="$dir/ovs-vswitchd.pid" \
+        --unixctl="$dir/ovs-vswitchd.ctl" \
+        --log-file="$dir/ovs-vswitchd.log" --detach --no-chdir
+    ;;
+stop)
+    stop_pidfile "$dir/ovs-vswitchd.pid"
+    stop_pidfile "$dir/ovsdb-server.pid"
+    ;;
+vsctl)
+    vsctl "$@"
+    ;;
+*)
+    echo "ovs.sh: unknown command $cmd" >&2
+    exit 2
+    ;;
+esac

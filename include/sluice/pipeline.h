@@ -1,0 +1,60 @@
+/*
+ * The OpenFlow pipeline of br-int: its named tables, and the flows each
+ * feature states, written in ovs-ofctl syntax so that what the agent
+ * installs reads exactly like `ovs-ofctl dump-flows br-int --names`.
+ * README's "Datapath" section documents every table.
+ */
+#ifndef SLUICE_PIPELINE_H
+#define SLUICE_PIPELINE_H 1
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/ofctl.h"
+
+/* Tables, in the order packets traverse them. */
+enum pipeline_table {
+    TABLE_CLASSIFIER = 0,    /* Where did the packet come from? */
+    TABLE_SPOOF_GUARD = 1,   /* Pod port, MAC and IP must agree. */
+    TABLE_ARP_RESPONDER = 2, /* Answer ARP locally, never flood. */
+    TABLE_CONNTRACK = 3,     /* Connection tracking. */
+    TABLE_L3_FORWARDING = 4, /* Route: local pod, host, remote node. */
+    TABLE_EGRESS_MARK = 5,   /* Steer selected pods to an egress node. */
+    TABLE_SNAT = 6,          /* SNAT to egress IPs on the egress node. */
+    TABLE_OUTPUT = 7,        /* Output to the port chosen in reg1. */
+    N_PIPELINE_TABLES
+};
+
+/* Returns the pipeline's table definitions (N_PIPELINE_TABLES of them). */
+const struct ofctl_table *pipeline_tables(void);
+
+/* Node-wide facts that flows depend on. */
+struct pipeline_node {
+    struct in_addr gateway_ip;  /* Pod subnet's gateway (host side). */
+    uint8_t gateway_mac[6];     /* MAC of the gateway port. */
+    uint32_t gateway_ofport;    /* OpenFlow port of the gateway. */
+};
+
+/* One local pod. */
+struct pipeline_pod {
+    uint32_t ofport;            /* Its veth's OpenFlow port. */
+    struct in_addr ip;          /* Its address. */
+    uint8_t mac[6];             /* Its interface's MAC. */
+};
+
+/* Flow builders.  Each states the desired flows of one owner in 'ofctl'
+ * (replacing nothing else) and returns 0 or a positive errno value, with
+ * the offending flow and the parser's complaint logged. */
+int pipeline_add_fixed_flows(struct ofctl *);
+int pipeline_add_gateway_flows(struct ofctl *, const struct pipeline_node *);
+int pipeline_add_pod_flows(struct ofctl *, const struct pipeline_node *,
+                           const struct pipeline_pod *);
+
+/* Removes the flows of the pod on 'ofport'. */
+void pipeline_remove_pod_flows(struct ofctl *, uint32_t ofport);
+
+/* Formats 'mac' as "aa:bb:cc:dd:ee:ff" into 'buf'. */
+char *pipeline_format_mac(const uint8_t mac[6], char buf[18]);
+
+#endif /* sluice/pipeline.h */

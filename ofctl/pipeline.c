@@ -1,0 +1,187 @@
+#include <sluice-config.h>
+
+#include "sluice/pipeline.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "sluice/log.h"
+
+SLOG_MODULE(pipeline);
+
+static const struct ofctl_table tables[N_PIPELINE_TABLES] = {
+    {TABLE_CLASSIFIER, "Classifier"},
+    {TABLE_SPOOF_GUARD, "SpoofGuard"},
+    {TABLE_ARP_RESPONDER, "ARPResponder"},
+    {TABLE_CONNTRACK, "Conntrack"},
+    {TABLE_L3_FORWARDING, "L3Forwarding"},
+    {TABLE_EGRESS_MARK, "EgressMark"},
+    {TABLE_SNAT, "SNAT"},
+    {TABLE_OUTPUT, "Output"},
+};
+
+const struct ofctl_table *
+pipeline_tables(void)
+{
+    return tables;
+}
+
+char *
+pipeline_format_mac(const uint8_t mac[6], char buf[18])
+{
+    snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],
+             mac[2], mac[3], mac[4], mac[5]);
+    return buf;
+}
+
+/* Formats a flow and adds it for 'owner'.  Returns 0 or an errno value. */
+static int __attribute__((format(printf, 3, 4)))
+add_flow(struct ofctl *ofctl, uint64_t owner, const char *fmt, ...)
+{
+    char flow[1024];
+    va_list args;
+    va_start(args, fmt);
+    int n = vsnprintf(flow, sizeof flow, fmt, args);
+    va_end(args);
+    if (n < 0 || (size_t) n >= sizeof flow) {
+        SLOG_ERR("flow for owner %#llx longer than %zu bytes",
+                 (unsigned long long) owner, sizeof flow);
+        return ENAMETOOLONG;
+    }
+
+    char *error;
+    int retval = ofctl_add_flow(ofctl, owner, flow, &error);
+    if (retval) {
+        SLOG_ERR("cannot add flow \"%s\": %s", flow,
+                 error ? error : "out of memory");
+        free(error);
+    }
+    return retval;
+}
+
+/* An ARP reply from 'mac'/'ip' to whoever asked, out the port it came in. */
+#define ARP_REPLY_ACTIONS(MAC, IP)                                          \
+    "move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],"                              \
+    "set_field:" MAC "->eth_src,"                                           \
+    "set_field:2->arp_op,"                                                  \
+    "move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],"                              \
+    "set_field:" MAC "->arp_sha,"                                           \
+    "move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],"                              \
+    "set_field:" IP "->arp_spa,"                                            \
+    "IN_PORT"
+
+int
+pipeline_add_fixed_flows(struct ofctl *ofctl)
+{
+    uint64_t owner = ofctl_owner(OFCTL_FEATURE_PIPELINE, 0);
+    int error = 0;
+
+    /* Whatever no other flow claims is dropped, by a flow an admin can see
+     * counting. */
+    error = error ? error : add_flow(ofctl, owner,
+        "table=Classifier,priority=0 actions=drop");
+    error = error ? error : add_flow(ofctl, owner,
+        "table=SpoofGuard,priority=0 actions=drop");
+    error = error ? error : add_flow(ofctl, owner,
+        "table=ARPResponder,priority=0 actions=drop");
+    error = error ? error : add_flow(ofctl, owner,
+        "table=Conntrack,priority=0 actions=goto_table:L3Forwarding");
+    error = error ? error : add_flow(ofctl, owner,
+        "table=L3Forwarding,priority=0 actions=drop");
+    error = error ? error : add_flow(ofctl, owner,
+        "table=EgressMark,priority=0 actions=goto_table:SNAT");
+    error = error ? error : add_flow(ofctl, owner,
+        "table=SNAT,priority=0 actions=goto_table:Output");
+    error = error ? error : add_flow(ofctl, owner,
+        "table=Output,priority=0 actions=output:NXM_NX_REG1[]");
+    return error;
+}
+
+int
+pipeline_add_gateway_flows(struct ofctl *ofctl,
+                           const struct pipeline_node *node)
+{
+    uint64_t owner = ofctl_owner(OFCTL_FEATURE_GATEWAY, 0);
+    char ip[INET_ADDRSTRLEN], mac[18];
+    inet_ntop(AF_INET, &node->gateway_ip, ip, sizeof ip);
+    pipeline_format_mac(node->gateway_mac, mac);
+    uint32_t port = node->gateway_ofport;
+    int error = 0;
+
+    /* The host is trusted: its traffic skips SpoofGuard. */
+    error = error ? error : add_flow(ofctl, owner,
+        "table=Classifier,priority=200,in_port=%u,arp "
+        "actions=goto_table:ARPResponder", port);
+    error = error ? error : add_flow(ofctl, owner,
+        "table=Classifier,priority=200,in_port=%u,ip "
+        "actions=goto_table:Conntrack", port);
+
+    /* Pods resolve their default gateway here. */
+    error = error ? error : add_flow(ofctl, owner,
+        "table=ARPResponder,priority=200,arp,arp_op=1,arp_tpa=%s "
+        "actions=" ARP_REPLY_ACTIONS("%s", "%s"), ip, mac, mac, ip);
+
+    /* Traffic for the host, and anything not routed elsewhere, leaves
+     * through the gateway into the host's stack. */
+    error = error ? error : add_flow(ofctl, owner,
+        "table=L3Forwarding,priority=100,ip,nw_dst=%s "
+        "actions=set_field:%s->eth_dst,set_field:%u->reg1,"
+        "goto_table:EgressMark", ip, mac, port);
+    error = error ? error : add_flow(ofctl, owner,
+        "table=L3Forwarding,priority=10,ip "
+        "actions=set_field:%s->eth_dst,set_field:%u->reg1,"
+        "goto_table:EgressMark", mac, port);
+    return error;
+}
+
+int
+pipeline_add_pod_flows(struct ofctl *ofctl, const struct pipeline_node *node,
+                       const struct pipeline_pod *pod)
+{
+    uint64_t owner = ofctl_owner(OFCTL_FEATURE_POD, pod->ofport);
+    char ip[INET_ADDRSTRLEN], mac[18], gw_mac[18];
+    inet_ntop(AF_INET, &pod->ip, ip, sizeof ip);
+    pipeline_format_mac(pod->mac, mac);
+    pipeline_format_mac(node->gateway_mac, gw_mac);
+    uint32_t port = pod->ofport;
+    int error = 0;
+
+    error = error ? error : add_flow(ofctl, owner,
+        "table=Classifier,priority=100,in_port=%u "
+        "actions=goto_table:SpoofGuard", port);
+
+    /* A pod may send IP only from its own MAC and IP, and ARP only about
+     * itself; everything else it sends is dropped by the table miss. */
+    error = error ? error : add_flow(ofctl, owner,
+        "table=SpoofGuard,priority=200,ip,in_port=%u,dl_src=%s,nw_src=%s "
+        "actions=goto_table:Conntrack", port, mac, ip);
+    error = error ? error : add_flow(ofctl, owner,
+        "table=SpoofGuard,priority=200,arp,in_port=%u,dl_src=%s,"
+        "arp_spa=%s,arp_sha=%s actions=goto_table:ARPResponder",
+        port, mac, ip, mac);
+
+    /* Neighbours (other pods, the host) learn the pod's MAC from OVS. */
+    error = error ? error : add_flow(ofctl, owner,
+        "table=ARPResponder,priority=200,arp,arp_op=1,arp_tpa=%s "
+        "actions=" ARP_REPLY_ACTIONS("%s", "%s"), ip, mac, mac, ip);
+
+    /* Routed to the pod: the gateway is the previous hop. */
+    error = error ? error : add_flow(ofctl, owner,
+        "table=L3Forwarding,priority=200,ip,nw_dst=%s "
+        "actions=set_field:%s->eth_src,set_field:%s->eth_dst,"
+        "set_field:%u->reg1,goto_table:EgressMark", ip, gw_mac, mac, port);
+
+    if (error) {
+        ofctl_remove_owner(ofctl, owner);
+    }
+    return error;
+}
+
+void
+pipeline_remove_pod_flows(struct ofctl *ofctl, uint32_t ofport)
+{
+    ofctl_remove_owner(ofctl, ofctl_owner(OFCTL_FEATURE_POD, ofport));
+}

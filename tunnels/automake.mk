@@ -1,0 +1,1 @@
+# Overlay management: tunnel ports, peers, MTU, liveness.
