@@ -1,14 +1,31 @@
 # The node agent sluiced and the operator CLI sluicectl.
-noinst_HEADERS += include/sluice/log.h
-noinst_HEADERS += include/sluice/ovsdb.h
-noinst_HEADERS += include/sluice/ipam.h
-noinst_HEADERS += include/sluice/podif.h
+noinst_HEADERS += \
+	include/sluice/agent.h \
+	include/sluice/agent-config.h \
+	include/sluice/cni-server.h \
+	include/sluice/ipam.h \
+	include/sluice/log.h \
+	include/sluice/ovsdb.h \
+	include/sluice/podif.h
 
 noinst_LIBRARIES += agent/libsluiceagent.a
 agent_libsluiceagent_a_SOURCES = \
+	agent/agent.c \
+	agent/agent-config.c \
+	agent/cni-server.c \
 	agent/ipam.c \
 	agent/log.c \
 	agent/ovsdb.c \
-	agent/podif.c
+	agent/podif.c \
+	agent/pods.c
 agent_libsluiceagent_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) \
 	$(LIBUV_CFLAGS) $(LIBNL_CFLAGS)
+
+AGENT_LIBS = agent/libsluiceagent.a ofctl/libsluiceofctl.a \
+	plugin/libsluicecni.a $(OVS_LIBS) $(LIBNL_LIBS) $(LIBUV_LIBS) \
+	$(JANSSON_LIBS)
+
+sbin_PROGRAMS += agent/sluiced
+agent_sluiced_SOURCES = agent/sluiced.c
+agent_sluiced_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS)
+agent_sluiced_LDADD = $(AGENT_LIBS)

@@ -106,15 +106,16 @@ struct table_def {
     bool named;                 /* Has a unique "name" column. */
 };
 
-static const char *const ovs_columns[] = {"other_config", "external_ids",
-                                          NULL};
-static const char *const bridge_columns[] = {
-    "name", "ports", "other_config", "external_ids", "datapath_type", NULL};
-static const char *const port_columns[] = {"name", "interfaces",
-                                           "external_ids", NULL};
-static const char *const iface_columns[] = {
-    "name",         "type",  "ofport",     "ofport_request", "options",
-    "external_ids", "error", "bfd_status", NULL};
+static const char *const ovs_columns[]
+    = {"other_config", "external_ids", NULL};
+static const char *const bridge_columns[]
+    = {"name", "ports", "other_config", "external_ids", "datapath_type", NULL};
+static const char *const port_columns[]
+    = {"name", "interfaces", "external_ids", NULL};
+static const char *const iface_columns[]
+    = {"name",           "type",       "ofport",
+       "ofport_request", "options",    "external_ids",
+       "error",          "bfd_status", NULL};
 
 static const struct table_def table_defs[OVSDB_N_TABLES] = {
     [OVSDB_OPEN_VSWITCH] = {"Open_vSwitch", ovs_columns, false},
@@ -164,7 +165,7 @@ struct request {
 struct waiter {
     struct waiter *next; /* In 'client->waiters'. */
     char *name;          /* Interface name. */
-    uint64_t deadline;   /* uv_now() value at which it times out. */
+    uint64_t deadline;   /* uv_hrtime() value at which it times out. */
     unsigned timeout_ms; /* As requested, for the message. */
     uint64_t seqno;      /* Client's change count when it started. */
     ovsdb_ofport_cb *cb;
@@ -205,16 +206,16 @@ struct ovsdb_client {
     void *aux;
 
     enum client_state state;
-    struct conn *conn;         /* Current connection, NULL in ST_BACKOFF. */
-    uv_timer_t backoff_timer;  /* Reconnection, or a deferred failure. */
-    uv_timer_t wait_timer;     /* Next waiter deadline. */
-    unsigned backoff_ms;       /* Delay before the next attempt. */
-    unsigned min_backoff_ms;   /* First delay after a failure. */
-    unsigned max_backoff_ms;   /* Largest delay. */
-    bool warned;               /* The current outage was logged. */
-    int deferred_error;        /* Failure to report from the loop. */
-    int n_handles;             /* Open libuv handles. */
-    bool destroyed;            /* Free when 'n_handles' drops to 0. */
+    struct conn *conn;        /* Current connection, NULL in ST_BACKOFF. */
+    uv_timer_t backoff_timer; /* Reconnection, or a deferred failure. */
+    uv_timer_t wait_timer;    /* Next waiter deadline. */
+    unsigned backoff_ms;      /* Delay before the next attempt. */
+    unsigned min_backoff_ms;  /* First delay after a failure. */
+    unsigned max_backoff_ms;  /* Largest delay. */
+    bool warned;              /* The current outage was logged. */
+    int deferred_error;       /* Failure to report from the loop. */
+    int n_handles;            /* Open libuv handles. */
+    bool destroyed;           /* Free when 'n_handles' drops to 0. */
 
     /* Input: 'rbuf[msg_start, scan_pos)' is the scanned part of the next
      * message, 'rbuf[scan_pos, rlen)' not scanned yet. */
@@ -247,7 +248,7 @@ hash_string(const char *s)
 {
     uint32_t h = 2166136261u;
     for (; *s; s++) {
-        h ^= (unsigned char) *s;
+        h ^= (unsigned char)*s;
         h *= 16777619u;
     }
     return h;
@@ -281,8 +282,8 @@ index_insert(struct row_index *idx, bool by_name, struct ovsdb_row *row)
             struct ovsdb_row *r = idx->buckets[i];
             while (r) {
                 struct ovsdb_row *next = *index_link(r, by_name);
-                size_t b = hash_string(index_key(r, by_name))
-                           & (n_buckets - 1);
+                size_t b
+                    = hash_string(index_key(r, by_name)) & (n_buckets - 1);
                 *index_link(r, by_name) = buckets[b];
                 buckets[b] = r;
                 r = next;
@@ -304,9 +305,8 @@ index_remove(struct row_index *idx, bool by_name, struct ovsdb_row *row)
     if (!idx->n_buckets) {
         return;
     }
-    struct ovsdb_row **p = &idx->buckets[index_bucket(idx,
-                                                      index_key(row,
-                                                                by_name))];
+    struct ovsdb_row **p
+        = &idx->buckets[index_bucket(idx, index_key(row, by_name))];
     for (; *p; p = index_link(*p, by_name)) {
         if (*p == row) {
             *p = *index_link(row, by_name);
@@ -397,11 +397,11 @@ replica_clear(struct ovsdb_client *client)
 
 static void
 notify_row(struct ovsdb_client *client, enum ovsdb_table table,
-           enum ovsdb_row_event event, const struct ovsdb_row *old,
-           const struct ovsdb_row *new)
+           enum ovsdb_row_event event, const struct ovsdb_row *old_row,
+           const struct ovsdb_row *new_row)
 {
     if (client->cbs.row_changed) {
-        client->cbs.row_changed(client->aux, table, event, old, new);
+        client->cbs.row_changed(client->aux, table, event, old_row, new_row);
     }
 }
 
@@ -423,17 +423,17 @@ is_uuid(const char *s)
     return true;
 }
 
-/* Applies the new contents 'new' (all or some columns) of row 'uuid'. */
+/* Applies the new contents 'update' (all or some columns) of row 'uuid'. */
 static void
 upsert_row(struct ovsdb_client *client, enum ovsdb_table table,
-           const char *uuid, json_t *new)
+           const char *uuid, json_t *update)
 {
-    struct ovsdb_row *old = index_find(&client->tables[table].by_uuid, false,
-                                       uuid);
+    struct ovsdb_row *old
+        = index_find(&client->tables[table].by_uuid, false, uuid);
     json_t *columns;
     if (old) {
         columns = json_copy(old->columns);
-        if (!columns || json_object_update(columns, new)) {
+        if (!columns || json_object_update(columns, update)) {
             out_of_memory();
         }
         if (json_equal(columns, old->columns)) {
@@ -442,7 +442,7 @@ upsert_row(struct ovsdb_client *client, enum ovsdb_table table,
             return;
         }
     } else {
-        columns = json_copy(new);
+        columns = json_copy(update);
         if (!columns) {
             out_of_memory();
         }
@@ -491,7 +491,8 @@ apply_updates(struct ovsdb_client *client, json_t *updates)
 {
     const char *table_name;
     json_t *table_update;
-    json_object_foreach (updates, table_name, table_update) {
+    json_object_foreach(updates, table_name, table_update)
+    {
         int table = table_from_name(table_name);
         if (table < 0 || !json_is_object(table_update)) {
             SLOG_WARN("%s: ignoring update of table %s", client->path,
@@ -500,18 +501,19 @@ apply_updates(struct ovsdb_client *client, json_t *updates)
         }
         const char *uuid;
         json_t *row_update;
-        json_object_foreach (table_update, uuid, row_update) {
+        json_object_foreach(table_update, uuid, row_update)
+        {
             if (!is_uuid(uuid) || !json_is_object(row_update)) {
                 SLOG_WARN("%s: ignoring malformed update of %s row %s",
                           client->path, table_name, uuid);
                 continue;
             }
-            json_t *new = json_object_get(row_update, "new");
-            if (json_is_object(new)) {
-                upsert_row(client, table, uuid, new);
+            json_t *update = json_object_get(row_update, "new");
+            if (json_is_object(update)) {
+                upsert_row(client, table, uuid, update);
             } else {
-                struct ovsdb_row *row = index_find(
-                    &client->tables[table].by_uuid, false, uuid);
+                struct ovsdb_row *row
+                    = index_find(&client->tables[table].by_uuid, false, uuid);
                 if (row) {
                     delete_row(client, row);
                 }
@@ -527,7 +529,7 @@ resync(struct ovsdb_client *client, json_t *initial)
     for (int t = 0; t < OVSDB_N_TABLES; t++) {
         const struct ovsdb_row *row = NULL;
         while ((row = ovsdb_client_next(client, t, row))) {
-            ((struct ovsdb_row *) row)->seen = false;
+            ((struct ovsdb_row *)row)->seen = false;
         }
     }
 
@@ -546,7 +548,7 @@ resync(struct ovsdb_client *client, json_t *initial)
         size_t i = 0;
         while ((row = ovsdb_client_next(client, t, row))) {
             if (!row->seen) {
-                gone[i++] = (struct ovsdb_row *) row;
+                gone[i++] = (struct ovsdb_row *)row;
             }
         }
         for (i = 0; i < n; i++) {
@@ -576,8 +578,7 @@ deferred_failure_cb(uv_timer_t *timer)
 {
     struct ovsdb_client *client = timer->data;
     if (client->state != ST_BACKOFF) {
-        connection_failed(client, client->deferred_error,
-                          "write failed: %s",
+        connection_failed(client, client->deferred_error, "write failed: %s",
                           uv_strerror(-client->deferred_error));
     }
 }
@@ -598,8 +599,8 @@ send_msg(struct ovsdb_client *client, const json_t *msg)
     wr->conn = client->conn;
     wr->data = data;
     uv_buf_t buf = uv_buf_init(data, strlen(data));
-    int error = uv_write(&wr->req, (uv_stream_t *) &client->conn->pipe, &buf,
-                         1, write_cb);
+    int error = uv_write(&wr->req, (uv_stream_t *)&client->conn->pipe, &buf, 1,
+                         write_cb);
     if (error) {
         free(data);
         free(wr);
@@ -618,10 +619,10 @@ send_request(struct ovsdb_client *client, const char *method, json_t *params,
              struct request *req)
 {
     req->id = client->next_id++;
-    json_t *msg = params ? json_pack("{s:s, s:o, s:I}", "method", method,
-                                     "params", params, "id",
-                                     (json_int_t) req->id)
-                         : NULL;
+    json_t *msg = params
+                      ? json_pack("{s:s, s:o, s:I}", "method", method,
+                                  "params", params, "id", (json_int_t)req->id)
+                      : NULL;
     int error = msg ? send_msg(client, msg) : ENOMEM;
     json_decref(msg);
     if (error) {
@@ -664,17 +665,16 @@ send_monitor(struct ovsdb_client *client)
                 columns = NULL;
             }
         }
-        json_t *request = columns ? json_pack("{s:o}", "columns", columns)
-                                  : NULL;
+        json_t *request
+            = columns ? json_pack("{s:o}", "columns", columns) : NULL;
         if (!request
             || json_object_set_new(tables, table_defs[t].name, request)) {
             json_decref(tables);
             tables = NULL;
         }
     }
-    json_t *params = tables ? json_pack("[s, s, o]", DB_NAME, MONITOR_ID,
-                                        tables)
-                            : NULL;
+    json_t *params
+        = tables ? json_pack("[s, s, o]", DB_NAME, MONITOR_ID, tables) : NULL;
     struct request *req = xcalloc(1, sizeof *req);
     req->is_monitor = true;
     int error = send_request(client, "monitor", params, req);
@@ -714,7 +714,7 @@ close_conn(struct ovsdb_client *client)
 {
     if (client->conn) {
         client->conn->closing = true;
-        uv_close((uv_handle_t *) &client->conn->pipe, conn_close_cb);
+        uv_close((uv_handle_t *)&client->conn->pipe, conn_close_cb);
         client->conn = NULL;
     }
     client->rlen = client->msg_start = client->scan_pos = 0;
@@ -732,8 +732,7 @@ backoff_cb(uv_timer_t *timer)
  * and schedules the next attempt.  Fails the outstanding requests and, if
  * the owner was told about the connection, tells it about the loss. */
 static void
-connection_failed(struct ovsdb_client *client, int error, const char *fmt,
-                  ...)
+connection_failed(struct ovsdb_client *client, int error, const char *fmt, ...)
 {
     va_list args;
     va_start(args, fmt);
@@ -751,8 +750,7 @@ connection_failed(struct ovsdb_client *client, int error, const char *fmt,
         SLOG_DBG("%s: %s (retrying in %u ms)", client->path, reason,
                  client->backoff_ms);
     }
-    uv_timer_start(&client->backoff_timer, backoff_cb, client->backoff_ms,
-                   0);
+    uv_timer_start(&client->backoff_timer, backoff_cb, client->backoff_ms, 0);
     client->backoff_ms = client->backoff_ms >= client->max_backoff_ms / 2
                              ? client->max_backoff_ms
                              : client->backoff_ms * 2;
@@ -785,7 +783,7 @@ alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
     struct conn *conn = handle->data;
     struct ovsdb_client *client = conn->client;
-    (void) suggested;
+    (void)suggested;
 
     if (client->rcap - client->rlen < READ_CHUNK) {
         /* 'rlen' never exceeds OVSDB_MAX_MESSAGE here (process_input()
@@ -827,7 +825,7 @@ parse_msg(struct ovsdb_client *client)
                           err.text, err.position);
         return;
     }
-    if ((size_t) err.position != len) {
+    if ((size_t)err.position != len) {
         json_decref(msg);
         connection_failed(client, EPROTO,
                           "malformed message from ovsdb-server");
@@ -854,7 +852,7 @@ process_input(struct ovsdb_client *client)
                 connection_failed(client, EPROTO,
                                   "protocol error: byte 0x%02x where a "
                                   "JSON-RPC message should start",
-                                  (unsigned char) c);
+                                  (unsigned char)c);
             }
         } else if (client->in_string) {
             if (client->escape) {
@@ -901,7 +899,7 @@ static void
 read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct conn *conn = stream->data;
-    (void) buf;
+    (void)buf;
 
     if (conn->closing) {
         return;
@@ -911,8 +909,8 @@ read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         connection_failed(client, ECONNRESET,
                           "connection closed by ovsdb-server");
     } else if (nread < 0) {
-        connection_failed(client, (int) -nread, "read failed: %s",
-                          uv_strerror((int) nread));
+        connection_failed(client, (int)-nread, "read failed: %s",
+                          uv_strerror((int)nread));
     } else if (nread > 0) {
         client->rlen += nread;
         process_input(client);
@@ -932,8 +930,7 @@ connect_cb(uv_connect_t *req, int status)
                           uv_strerror(status));
         return;
     }
-    int error = uv_read_start((uv_stream_t *) &conn->pipe, alloc_cb,
-                              read_cb);
+    int error = uv_read_start((uv_stream_t *)&conn->pipe, alloc_cb, read_cb);
     if (error) {
         connection_failed(client, -error, "cannot read: %s",
                           uv_strerror(error));
@@ -960,8 +957,7 @@ start_connect(struct ovsdb_client *client)
     conn->connect_req.data = conn;
     client->conn = conn;
     client->state = ST_CONNECTING;
-    uv_pipe_connect(&conn->connect_req, &conn->pipe, client->path,
-                    connect_cb);
+    uv_pipe_connect(&conn->connect_req, &conn->pipe, client->path, connect_cb);
 }
 
 /* Incoming messages. */
@@ -975,8 +971,7 @@ format_error(const json_t *error)
         return xstrdup(json_string_value(error));
     }
     const char *what = json_string_value(json_object_get(error, "error"));
-    const char *details = json_string_value(json_object_get(error,
-                                                            "details"));
+    const char *details = json_string_value(json_object_get(error, "details"));
     if (what && details) {
         return xasprintf("%s: %s", what, details);
     } else if (what) {
@@ -1007,7 +1002,8 @@ complete_transaction(struct ovsdb_client *client, struct request *req,
     } else {
         size_t i;
         json_t *r;
-        json_array_foreach (result, i, r) {
+        json_array_foreach(result, i, r)
+        {
             json_t *e = json_object_get(r, "error");
             if (!e || json_is_null(e)) {
                 continue;
@@ -1015,11 +1011,11 @@ complete_transaction(struct ovsdb_client *client, struct request *req,
             char *s = format_error(r);
             const json_t *op = json_array_get(req->ops, i);
             const char *opname = json_string_value(json_object_get(op, "op"));
-            const char *table = json_string_value(json_object_get(op,
-                                                                  "table"));
+            const char *table
+                = json_string_value(json_object_get(op, "table"));
             if (opname) {
-                msg = xasprintf("%s (in %s%s%s)", s, opname,
-                                table ? " " : "", table ? table : "");
+                msg = xasprintf("%s (in %s%s%s)", s, opname, table ? " " : "",
+                                table ? table : "");
             } else {
                 msg = xasprintf("%s (at commit)", s);
             }
@@ -1030,7 +1026,7 @@ complete_transaction(struct ovsdb_client *client, struct request *req,
     }
     if (code) {
         SLOG_DBG("%s: transaction %lld failed: %s", client->path,
-                 (long long) req->id, msg);
+                 (long long)req->id, msg);
     }
     req->cb(req->aux, code, json_is_array(result) ? result : NULL, msg);
     free(msg);
@@ -1042,7 +1038,7 @@ handle_monitor_reply(struct ovsdb_client *client, json_t *result,
 {
     if ((error && !json_is_null(error)) || !json_is_object(result)) {
         char *e = error && !json_is_null(error) ? format_error(error)
-                                                 : xstrdup("bad result");
+                                                : xstrdup("bad result");
         connection_failed(client, EPROTO, "monitor request failed: %s", e);
         free(e);
         return;
@@ -1115,7 +1111,7 @@ handle_msg(struct ovsdb_client *client, json_t *msg)
     struct request *req = take_request(client, json_integer_value(id));
     if (!req) {
         SLOG_WARN("%s: ignoring reply to unknown request %lld", client->path,
-                  (long long) json_integer_value(id));
+                  (long long)json_integer_value(id));
         return;
     }
     json_t *result = json_object_get(msg, "result");
@@ -1139,17 +1135,16 @@ wait_timer_cb(uv_timer_t *timer)
 
 /* Decides 'w' if it can be: returns true and sets its outcome. */
 static bool
-waiter_check(const struct ovsdb_client *client, struct waiter *w,
-             uint64_t now)
+waiter_check(const struct ovsdb_client *client, struct waiter *w, uint64_t now)
 {
-    const struct ovsdb_row *row = ovsdb_client_find_by_name(
-        client, OVSDB_INTERFACE, w->name);
+    const struct ovsdb_row *row
+        = ovsdb_client_find_by_name(client, OVSDB_INTERFACE, w->name);
     int64_t ofport;
     if (row && ovsdb_row_get_int(row, "ofport", &ofport) && ofport > 0) {
         w->error = 0;
         w->ofport = ofport;
         w->msg = xasprintf("interface %s: ofport %lld", w->name,
-                           (long long) ofport);
+                           (long long)ofport);
         return true;
     }
     const char *error = row ? ovsdb_row_get_string(row, "error") : NULL;
@@ -1160,10 +1155,10 @@ waiter_check(const struct ovsdb_client *client, struct waiter *w,
     }
     if (now >= w->deadline) {
         w->error = ETIMEDOUT;
-        w->msg = xasprintf("interface %s: no ofport after %u ms%s%s%s",
-                           w->name, w->timeout_ms,
-                           row ? "" : " (no such interface)",
-                           error ? "; error: " : "", error ? error : "");
+        w->msg
+            = xasprintf("interface %s: no ofport after %u ms%s%s%s", w->name,
+                        w->timeout_ms, row ? "" : " (no such interface)",
+                        error ? "; error: " : "", error ? error : "");
         return true;
     }
     return false;
@@ -1175,7 +1170,7 @@ waiters_run(struct ovsdb_client *client)
     if (!client->waiters) {
         return;
     }
-    uint64_t now = uv_now(client->loop);
+    uint64_t now = uv_hrtime();
     struct waiter *done = NULL;
     struct waiter **donep = &done;
     uint64_t next = UINT64_MAX;
@@ -1194,7 +1189,9 @@ waiters_run(struct ovsdb_client *client)
         }
     }
     if (next != UINT64_MAX) {
-        uv_timer_start(&client->wait_timer, wait_timer_cb, next - now, 0);
+        /* Round up: libuv timers have millisecond resolution. */
+        uv_timer_start(&client->wait_timer, wait_timer_cb,
+                       (next - now + 999999) / 1000000, 0);
     } else {
         uv_timer_stop(&client->wait_timer);
     }
@@ -1219,7 +1216,7 @@ ovsdb_client_wait_ofport(struct ovsdb_client *client, const char *name,
     }
     struct waiter *w = xcalloc(1, sizeof *w);
     w->name = xstrdup(name);
-    w->deadline = uv_now(client->loop) + timeout_ms;
+    w->deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000;
     w->timeout_ms = timeout_ms;
     w->seqno = client->seqno;
     w->cb = cb;
@@ -1274,7 +1271,7 @@ ovsdb_client_create(struct uv_loop_s *loop, const char *path,
         free(client->path);
         client->path = NULL;
         client->destroyed = true;
-        uv_close((uv_handle_t *) &client->backoff_timer, timer_close_cb);
+        uv_close((uv_handle_t *)&client->backoff_timer, timer_close_cb);
         return -error;
     }
     client->n_handles++;
@@ -1310,8 +1307,8 @@ ovsdb_client_destroy(struct ovsdb_client *client)
     free(client->path);
     client->path = NULL;
     client->destroyed = true;
-    uv_close((uv_handle_t *) &client->backoff_timer, timer_close_cb);
-    uv_close((uv_handle_t *) &client->wait_timer, timer_close_cb);
+    uv_close((uv_handle_t *)&client->backoff_timer, timer_close_cb);
+    uv_close((uv_handle_t *)&client->wait_timer, timer_close_cb);
 }
 
 void
@@ -1319,9 +1316,8 @@ ovsdb_client_set_backoff(struct ovsdb_client *client, unsigned min_ms,
                          unsigned max_ms)
 {
     client->min_backoff_ms = min_ms ? min_ms : 1;
-    client->max_backoff_ms = max_ms < client->min_backoff_ms
-                                 ? client->min_backoff_ms
-                                 : max_ms;
+    client->max_backoff_ms
+        = max_ms < client->min_backoff_ms ? client->min_backoff_ms : max_ms;
     if (client->backoff_ms < client->min_backoff_ms
         || client->backoff_ms > client->max_backoff_ms) {
         client->backoff_ms = client->min_backoff_ms;
@@ -1414,9 +1410,10 @@ run_ops(struct ovsdb_client *client, json_t *ops, char *what, int count_op,
     ctx->aux = aux;
 
     int error = ENOMEM;
-    if (ops && !json_array_append_new(ops, json_pack("{s:s, s:s+}", "op",
-                                                     "comment", "comment",
-                                                     "sluice: ", what))) {
+    if (ops
+        && !json_array_append_new(ops,
+                                  json_pack("{s:s, s:s+}", "op", "comment",
+                                            "comment", "sluice: ", what))) {
         error = ovsdb_client_transact(client, ops, op_txn_cb, ctx);
     }
     json_decref(ops);
@@ -1434,14 +1431,27 @@ kv_to_map(const char *const *kv)
 {
     json_t *pairs = json_array();
     for (size_t i = 0; pairs && kv && kv[i]; i += 2) {
-        json_t *pair = kv[i + 1] ? json_pack("[s, s]", kv[i], kv[i + 1])
-                                 : NULL;
+        json_t *pair
+            = kv[i + 1] ? json_pack("[s, s]", kv[i], kv[i + 1]) : NULL;
         if (json_array_append_new(pairs, pair)) {
             json_decref(pairs);
             pairs = NULL;
         }
     }
     return pairs ? json_pack("[s, o]", "map", pairs) : NULL;
+}
+
+/* Appends 'op' (stolen) to '*ops', or if either is NULL, frees both and
+ * sets '*ops' to NULL. */
+static void
+ops_append(json_t **ops, json_t *op)
+{
+    if (*ops && json_array_append_new(*ops, op)) {
+        json_decref(*ops);
+        *ops = NULL;
+    } else if (!*ops) {
+        json_decref(op);
+    }
 }
 
 /* Returns the Bridge row whose ports include the Port with 'uuid'. */
@@ -1472,9 +1482,8 @@ iface_row(const struct ovsdb_port_spec *spec)
                                   spec->type ? spec->type : "", "options",
                                   options, "external_ids", ids)
                       : NULL;
-    json_t *request = spec->ofport_request
-                          ? json_integer(spec->ofport_request)
-                          : json_pack("[s, []]", "set");
+    json_t *request = spec->ofport_request ? json_integer(spec->ofport_request)
+                                           : json_pack("[s, []]", "set");
     if (row && json_object_set_new(row, "ofport_request", request)) {
         json_decref(row);
         row = NULL;
@@ -1498,57 +1507,58 @@ ovsdb_client_add_port(struct ovsdb_client *client, const char *bridge,
         return ENOTCONN;
     }
     const char *name = spec->name;
-    const struct ovsdb_row *port = ovsdb_client_find_by_name(
-        client, OVSDB_PORT, name);
-    const struct ovsdb_row *br = port ? bridge_of_port(client, port->uuid)
-                                      : NULL;
+    const struct ovsdb_row *port
+        = ovsdb_client_find_by_name(client, OVSDB_PORT, name);
+    const struct ovsdb_row *br
+        = port ? bridge_of_port(client, port->uuid) : NULL;
     if (br && strcmp(br->name, bridge)) {
-        SLOG_WARN("add port %s to %s: port exists on bridge %s", name,
-                  bridge, br->name);
+        SLOG_WARN("add port %s to %s: port exists on bridge %s", name, bridge,
+                  br->name);
         return EEXIST;
     }
 
     json_t *iface = iface_row(spec);
     json_t *port_ids = kv_to_map(spec->external_ids);
-    json_t *ops = NULL;
+    json_t *ops = iface && port_ids ? json_array() : NULL;
     int count_op;
     char *count_msg;
     if (br) {
         /* Update in place, provided the port is still on the bridge. */
-        ops = iface && port_ids ? json_pack(
-                  "[{s:s, s:s, s:i, s:[[s,s,s], [s,s,[s,s]]], s:[s], s:s,"
-                  "  s:[{s:s}]},"
-                  " {s:s, s:s, s:[[s,s,s]], s:O},"
-                  " {s:s, s:s, s:[[s,s,s]], s:{s:O}}]",
-                  "op", "wait", "table", "Bridge", "timeout", 0, "where",
-                  "name", "==", bridge, "ports", "includes", "uuid",
-                  port->uuid, "columns", "name", "until", "==", "rows",
-                  "name", bridge,
-                  "op", "update", "table", "Interface", "where", "name", "==",
-                  name, "row", iface,
-                  "op", "update", "table", "Port", "where", "name", "==",
-                  name, "row", "external_ids", port_ids)
-                                : NULL;
+        ops_append(&ops,
+                   json_pack("{s:s, s:s, s:i, s:[[s,s,s], [s,s,[s,s]]],"
+                             " s:[s], s:s, s:[{s:s}]}",
+                             "op", "wait", "table", "Bridge", "timeout", 0,
+                             "where", "name", "==", bridge, "ports",
+                             "includes", "uuid", port->uuid, "columns", "name",
+                             "until", "==", "rows", "name", bridge));
+        ops_append(&ops, json_pack("{s:s, s:s, s:[[s,s,s]], s:O}", "op",
+                                   "update", "table", "Interface", "where",
+                                   "name", "==", name, "row", iface));
+        ops_append(&ops,
+                   json_pack("{s:s, s:s, s:[[s,s,s]], s:{s:O}}", "op",
+                             "update", "table", "Port", "where", "name",
+                             "==", name, "row", "external_ids", port_ids));
         count_op = 1;
         count_msg = xasprintf("port %s has no interface %s", name, name);
     } else {
-        if (iface && json_object_set_new(iface, "name", json_string(name))) {
-            json_decref(iface);
-            iface = NULL;
+        /* Insert, referring to the new rows by their uuid-names. */
+        if (ops && json_object_set_new(iface, "name", json_string(name))) {
+            json_decref(ops);
+            ops = NULL;
         }
-        ops = iface && port_ids ? json_pack(
-                  "[{s:s, s:s, s:O, s:s},"
-                  " {s:s, s:s, s:{s:s, s:[s,s], s:O}, s:s},"
-                  " {s:s, s:s, s:[[s,s,s]], s:[[s,s,[s,[[s,s]]]]]}]",
-                  "op", "insert", "table", "Interface", "row", iface,
-                  "uuid-name", "iface",
-                  "op", "insert", "table", "Port", "row", "name", name,
-                  "interfaces", "named-uuid", "iface", "external_ids",
-                  port_ids, "uuid-name", "port",
-                  "op", "mutate", "table", "Bridge", "where", "name", "==",
-                  bridge, "mutations", "ports", "insert", "set",
-                  "named-uuid", "port")
-                                : NULL;
+        ops_append(&ops,
+                   json_pack("{s:s, s:s, s:O, s:s}", "op", "insert", "table",
+                             "Interface", "row", iface, "uuid-name", "iface"));
+        ops_append(&ops,
+                   json_pack("{s:s, s:s, s:{s:s, s:[s,s], s:O}, s:s}", "op",
+                             "insert", "table", "Port", "row", "name", name,
+                             "interfaces", "named-uuid", "iface",
+                             "external_ids", port_ids, "uuid-name", "port"));
+        ops_append(&ops, json_pack("{s:s, s:s, s:[[s,s,s]],"
+                                   " s:[[s,s,[s,[[s,s]]]]]}",
+                                   "op", "mutate", "table", "Bridge", "where",
+                                   "name", "==", bridge, "mutations", "ports",
+                                   "insert", "set", "named-uuid", "port"));
         count_op = 2;
         count_msg = xasprintf("no bridge named %s", bridge);
     }
@@ -1575,26 +1585,19 @@ ovsdb_client_del_port(struct ovsdb_client *client, const char *name,
         return ENOTCONN;
     }
     json_t *ops = json_array();
-    const struct ovsdb_row *port = ovsdb_client_find_by_name(
-        client, OVSDB_PORT, name);
-    if (ops && port
-        && json_array_append_new(
-            ops, json_pack("{s:s, s:s, s:[], s:[[s,s,[s,s]]]}", "op",
-                           "mutate", "table", "Bridge", "where", "mutations",
-                           "ports", "delete", "uuid", port->uuid))) {
-        json_decref(ops);
-        ops = NULL;
+    const struct ovsdb_row *port
+        = ovsdb_client_find_by_name(client, OVSDB_PORT, name);
+    if (port) {
+        ops_append(&ops,
+                   json_pack("{s:s, s:s, s:[], s:[[s,s,[s,s]]]}", "op",
+                             "mutate", "table", "Bridge", "where", "mutations",
+                             "ports", "delete", "uuid", port->uuid));
     }
     /* If the replica missed the port, deleting it while a bridge still
      * refers to it fails with a referential integrity violation instead of
      * reporting a false success. */
-    if (ops
-        && json_array_append_new(
-            ops, json_pack("{s:s, s:s, s:[[s,s,s]]}", "op", "delete",
-                           "table", "Port", "where", "name", "==", name))) {
-        json_decref(ops);
-        ops = NULL;
-    }
+    ops_append(&ops, json_pack("{s:s, s:s, s:[[s,s,s]]}", "op", "delete",
+                               "table", "Port", "where", "name", "==", name));
     if (!ops) {
         return EINVAL;
     }
@@ -1609,7 +1612,7 @@ ovsdb_client_update_map(struct ovsdb_client *client, enum ovsdb_table table,
                         ovsdb_done_cb *cb, void *aux)
 {
     bool single = table == OVSDB_OPEN_VSWITCH;
-    if ((unsigned) table >= OVSDB_N_TABLES || !column || !*column || !cb
+    if ((unsigned)table >= OVSDB_N_TABLES || !column || !*column || !cb
         || (!single && (!row_name || !*row_name))) {
         return EINVAL;
     }
@@ -1633,13 +1636,12 @@ ovsdb_client_update_map(struct ovsdb_client *client, enum ovsdb_table table,
         }
     }
     json_t *map = keys ? kv_to_map(set) : NULL;
-    json_t *mutations = map ? json_pack("[[s, s, [s, O]], [s, s, O]]",
-                                        column, "delete", "set", keys,
-                                        column, "insert", map)
-                            : NULL;
+    json_t *mutations
+        = map ? json_pack("[[s, s, [s, O]], [s, s, O]]", column, "delete",
+                          "set", keys, column, "insert", map)
+              : NULL;
     json_t *where = single ? json_array()
-                           : json_pack("[[s, s, s]]", "name", "==",
-                                       row_name);
+                           : json_pack("[[s, s, s]]", "name", "==", row_name);
     json_t *ops = mutations && where
                       ? json_pack("[{s:s, s:s, s:O, s:O}]", "op", "mutate",
                                   "table", table_defs[table].name, "where",
@@ -1654,9 +1656,9 @@ ovsdb_client_update_map(struct ovsdb_client *client, enum ovsdb_table table,
     }
 
     const char *tname = table_defs[table].name;
-    char *what = single ? xasprintf("update %s of %s", column, tname)
-                        : xasprintf("update %s of %s %s", column, tname,
-                                    row_name);
+    char *what
+        = single ? xasprintf("update %s of %s", column, tname)
+                 : xasprintf("update %s of %s %s", column, tname, row_name);
     char *count_msg = single ? xasprintf("no %s row", tname)
                              : xasprintf("no %s named %s", tname, row_name);
     return run_ops(client, ops, what, 0, count_msg, cb, aux);
@@ -1668,7 +1670,7 @@ const struct ovsdb_row *
 ovsdb_client_find(const struct ovsdb_client *client, enum ovsdb_table table,
                   const char *uuid)
 {
-    if ((unsigned) table >= OVSDB_N_TABLES || !uuid) {
+    if ((unsigned)table >= OVSDB_N_TABLES || !uuid) {
         return NULL;
     }
     return index_find(&client->tables[table].by_uuid, false, uuid);
@@ -1678,7 +1680,7 @@ const struct ovsdb_row *
 ovsdb_client_find_by_name(const struct ovsdb_client *client,
                           enum ovsdb_table table, const char *name)
 {
-    if ((unsigned) table >= OVSDB_N_TABLES || !name) {
+    if ((unsigned)table >= OVSDB_N_TABLES || !name) {
         return NULL;
     }
     return index_find(&client->tables[table].by_name, true, name);
@@ -1688,7 +1690,7 @@ const struct ovsdb_row *
 ovsdb_client_next(const struct ovsdb_client *client, enum ovsdb_table table,
                   const struct ovsdb_row *prev)
 {
-    if ((unsigned) table >= OVSDB_N_TABLES) {
+    if ((unsigned)table >= OVSDB_N_TABLES) {
         return NULL;
     }
     const struct row_index *idx = &client->tables[table].by_uuid;
@@ -1710,7 +1712,7 @@ ovsdb_client_next(const struct ovsdb_client *client, enum ovsdb_table table,
 size_t
 ovsdb_client_count(const struct ovsdb_client *client, enum ovsdb_table table)
 {
-    if ((unsigned) table >= OVSDB_N_TABLES) {
+    if ((unsigned)table >= OVSDB_N_TABLES) {
         return 0;
     }
     return client->tables[table].by_uuid.n;
@@ -1719,8 +1721,8 @@ ovsdb_client_count(const struct ovsdb_client *client, enum ovsdb_table table)
 const char *
 ovsdb_table_name(enum ovsdb_table table)
 {
-    return (unsigned) table < OVSDB_N_TABLES ? table_defs[table].name
-                                             : "(unknown)";
+    return (unsigned)table < OVSDB_N_TABLES ? table_defs[table].name
+                                            : "(unknown)";
 }
 
 const char *
@@ -1784,16 +1786,15 @@ atom_string(const json_t *atom)
 const char *
 ovsdb_row_get_string(const struct ovsdb_row *row, const char *column)
 {
-    return json_string_value(optional_atom(json_object_get(row->columns,
-                                                           column)));
+    return json_string_value(
+        optional_atom(json_object_get(row->columns, column)));
 }
 
 bool
 ovsdb_row_get_int(const struct ovsdb_row *row, const char *column,
                   int64_t *value)
 {
-    const json_t *atom = optional_atom(json_object_get(row->columns,
-                                                       column));
+    const json_t *atom = optional_atom(json_object_get(row->columns, column));
     if (!json_is_integer(atom)) {
         return false;
     }

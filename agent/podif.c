@@ -1134,3 +1134,83 @@ podif_host_ifname(const char *pod_namespace, const char *pod_name,
     assert(len > 0 && len < IFNAMSIZ);
     (void)len;
 }
+
+int
+podif_configure_host_link(struct podif_ctx *ctx, const char *name,
+                          struct in_addr addr, uint8_t prefix_len,
+                          uint32_t mtu, char **errp)
+{
+    struct rtnl_link *link = NULL, *changes = NULL;
+    struct rtnl_addr *ra = NULL;
+    struct nl_addr *local = NULL;
+    char addr_s[INET_ADDRSTRLEN];
+    int error, err;
+
+    inet_ntop(AF_INET, &addr, addr_s, sizeof addr_s);
+    if (!ifname_is_valid(name) || prefix_len < 1 || prefix_len > 32
+        || mtu < 68 || mtu > 65535) {
+        return podif_problem(errp, EINVAL, "host link %s: invalid settings",
+                             name ? name : "(null)");
+    }
+
+    nl_errinfo_clear(&ctx->ei);
+    err = rtnl_link_get_kernel(ctx->sock, 0, name, &link);
+    if (err < 0) {
+        error = podif_error(errp, nl_errno(&ctx->ei, err), NULL,
+                            "host link %s: look up", name);
+        goto out;
+    }
+    error = txcsum_off(nl_socket_get_fd(ctx->sock), name);
+    if (error) {
+        podif_error(errp, error, NULL,
+                    "host link %s: turn off TX checksum offload", name);
+        goto out;
+    }
+
+    changes = rtnl_link_alloc();
+    if (!changes) {
+        error = podif_error(errp, ENOMEM, NULL, "host link %s", name);
+        goto out;
+    }
+    rtnl_link_set_flags(changes, IFF_UP);
+    rtnl_link_set_mtu(changes, mtu);
+    nl_errinfo_clear(&ctx->ei);
+    err = rtnl_link_change(ctx->sock, link, changes, 0);
+    if (err < 0) {
+        error = podif_error(errp, nl_errno(&ctx->ei, err), ctx->ei.msg,
+                            "host link %s: set MTU %u and bring up", name,
+                            mtu);
+        goto out;
+    }
+
+    /* NLM_F_REPLACE makes this idempotent across agent restarts. */
+    ra = rtnl_addr_alloc();
+    if (!ra || (error = ipv4_nl_addr(addr, prefix_len, &local))) {
+        error = podif_error(errp, ENOMEM, NULL, "host link %s", name);
+        goto out;
+    }
+    rtnl_addr_set_ifindex(ra, rtnl_link_get_ifindex(link));
+    rtnl_addr_set_family(ra, AF_INET);
+    if ((err = rtnl_addr_set_local(ra, local)) < 0) {
+        error = podif_error(errp, nlerr_to_errno(err), NULL,
+                            "host link %s: address %s/%u", name, addr_s,
+                            prefix_len);
+        goto out;
+    }
+    nl_errinfo_clear(&ctx->ei);
+    err = rtnl_addr_add(ctx->sock, ra, NLM_F_REPLACE);
+    if (err < 0) {
+        error = podif_error(errp, nl_errno(&ctx->ei, err), ctx->ei.msg,
+                            "host link %s: add address %s/%u", name, addr_s,
+                            prefix_len);
+        goto out;
+    }
+    error = 0;
+
+out:
+    rtnl_addr_put(ra);
+    nl_addr_put(local);
+    rtnl_link_put(changes);
+    rtnl_link_put(link);
+    return error;
+}

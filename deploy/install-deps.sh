@@ -14,7 +14,7 @@ packages=(
     # Daemons and tools for the lab and the e2e tests.
     openvswitch-switch etcd-server etcd-client iproute2 tcpdump iperf3
     containernetworking-plugins containerd runc busybox-static
-    ethtool procps psmisc jq util-linux
+    ethtool procps psmisc jq util-linux iputils-ping netcat-openbsd
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -58,9 +58,9 @@ enum ovsdb_table {
 };
 
 enum ovsdb_row_event {
-    OVSDB_ROW_INSERT, /* 'old' is NULL. */
-    OVSDB_ROW_MODIFY, /* Both are set. */
-    OVSDB_ROW_DELETE, /* 'new' is NULL. */
+    OVSDB_ROW_INSERT, /* 'old_row' is NULL. */
+    OVSDB_ROW_MODIFY, /* Both rows are given. */
+    OVSDB_ROW_DELETE, /* 'new_row' is NULL. */
 };
 
 /* What the owner is told.  Any member may be NULL. */
@@ -76,11 +76,11 @@ struct ovsdb_client_cbs {
     void (*disconnected)(void *aux, int error, const char *reason);
 
     /* One row of 'table' was inserted, modified or deleted.  The rows are
-     * valid only during the call; the replica already holds 'new'. */
+     * valid only during the call; the replica already holds 'new_row'. */
     void (*row_changed)(void *aux, enum ovsdb_table table,
                         enum ovsdb_row_event event,
-                        const struct ovsdb_row *old,
-                        const struct ovsdb_row *new);
+                        const struct ovsdb_row *old_row,
+                        const struct ovsdb_row *new_row);
 };
 
 /* Creates a client on 'loop' that connects to the ovsdb-server unix socket
@@ -244,8 +244,8 @@ bool ovsdb_row_get_int(const struct ovsdb_row *row, const char *column,
 
 /* Returns the value for 'key' in the string map 'column' of 'row', or
  * NULL. */
-const char *ovsdb_row_map_get(const struct ovsdb_row *row,
-                              const char *column, const char *key);
+const char *ovsdb_row_map_get(const struct ovsdb_row *row, const char *column,
+                              const char *key);
 
 /* Iterates over the string map 'column' of 'row': '*pos' must start at 0.
  * Stores the next pair in '*key' and '*value' and returns true, or returns

@@ -91,6 +91,16 @@ int podif_delete_in_netns(struct podif_ctx *ctx, const char *netns,
 int podif_check(struct podif_ctx *ctx, const struct podif_spec *spec,
                 char **errp);
 
+/* In the host netns: turns TX checksum offload off on the existing link
+ * 'name' (e.g. the gateway port OVS created), sets its MTU to 'mtu', brings
+ * it up and gives it 'addr'/'prefix_len' (replacing the same address if
+ * present, so repeating the call is harmless).  Returns 0 or a positive
+ * errno value with a message in '*errp' (caller frees) if 'errp' is
+ * nonnull. */
+int podif_configure_host_link(struct podif_ctx *ctx, const char *name,
+                              struct in_addr addr, uint8_t prefix_len,
+                              uint32_t mtu, char **errp);
+
 /* Writes into 'name' the host-side interface name for the pod
  * 'pod_namespace'/'pod_name' in container 'container_id': up to the first
  * 6 characters of the pod name reduced to [a-z0-9-] (so an admin can

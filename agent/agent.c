@@ -1,0 +1,431 @@
+#include <sluice-config.h>
+
+#include "sluice/agent.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sluice/cni-server.h"
+#include "sluice/ipam.h"
+#include "sluice/log.h"
+#include "sluice/ofctl.h"
+#include "sluice/ovsdb.h"
+#include "sluice/podif.h"
+
+SLOG_MODULE(agent);
+
+/* OpenFlow port number requested for the gateway. */
+#define GATEWAY_OFPORT 1
+
+/* Bridge external_ids key holding the last flow round. */
+#define ROUND_KEY "sluice-round"
+
+static void node_setup(struct agent *);
+
+void
+agent_update_ready(struct agent *agent)
+{
+    const char *reason = NULL;
+    if (!ovsdb_client_is_connected(agent->ovsdb)) {
+        reason = "not connected to ovsdb-server";
+    } else if (!agent->node_ready) {
+        reason = "bridge and gateway not set up yet";
+    } else if (!agent->flows_synced) {
+        reason = "flows not installed on the bridge yet";
+    }
+    bool ready = !reason;
+    snprintf(agent->not_ready_reason, sizeof agent->not_ready_reason, "%s",
+             reason ? reason : "");
+    if (ready != agent->ready) {
+        agent->ready = ready;
+        if (ready) {
+            SLOG_INFO("node %s: ready (%zu pods)", agent->config.node_name,
+                      agent->n_pods);
+        } else {
+            SLOG_WARN("node %s: not ready: %s", agent->config.node_name,
+                      reason);
+        }
+    }
+}
+
+static void
+on_flow_restore_wait_cleared(void *aux, int error, const char *msg)
+{
+    struct agent *agent = aux;
+    if (error) {
+        SLOG_WARN("node %s: clearing flow-restore-wait: %s",
+                  agent->config.node_name, msg);
+    }
+}
+
+static void
+on_flows_synced(void *aux, bool synced)
+{
+    struct agent *agent = aux;
+    agent->flows_synced = synced;
+    if (synced) {
+        /* Only now may ovs-vswitchd forward: every flow is in. */
+        static const char *const remove[] = {"flow-restore-wait", NULL};
+        ovsdb_client_update_map(agent->ovsdb, OVSDB_OPEN_VSWITCH, NULL,
+                                "other_config", NULL, remove,
+                                on_flow_restore_wait_cleared, agent);
+    }
+    agent_update_ready(agent);
+}
+
+/* Creates the flow table with every flow and connects it to the bridge. */
+static int
+start_flows(struct agent *agent, uint8_t round, int stale_round)
+{
+    char mgmt[PATH_MAX];
+    int n = snprintf(mgmt, sizeof mgmt, "%s/%s.mgmt", agent->config.ovs_rundir,
+                     agent->config.bridge);
+    if (n < 0 || (size_t) n >= sizeof mgmt) {
+        SLOG_ERR("OpenFlow socket path too long");
+        return ENAMETOOLONG;
+    }
+    agent->ofctl = ofctl_create(agent->loop, mgmt, pipeline_tables(),
+                                N_PIPELINE_TABLES, round, stale_round,
+                                on_flows_synced, agent);
+    if (!agent->ofctl) {
+        return ENOMEM;
+    }
+    int error = pipeline_add_fixed_flows(agent->ofctl);
+    if (!error) {
+        error = pipeline_add_gateway_flows(agent->ofctl, &agent->node);
+    }
+    if (!error) {
+        error = pods_add_all_flows(agent);
+    }
+    if (error) {
+        return error;
+    }
+    SLOG_INFO("node %s: flow round %u (replacing round %d)",
+              agent->config.node_name, round, stale_round);
+    ofctl_start(agent->ofctl);
+    return 0;
+}
+
+static void
+on_round_saved(void *aux, int error, const char *msg)
+{
+    struct agent *agent = aux;
+    if (error) {
+        SLOG_WARN("node %s: saving the flow round: %s",
+                  agent->config.node_name, msg);
+    }
+}
+
+/* The gateway port exists: give the host its address, then set up flows. */
+static void
+on_gateway_ofport(void *aux, int error, int64_t ofport, const char *msg)
+{
+    struct agent *agent = aux;
+    if (error) {
+        SLOG_ERR("node %s: gateway port: %s", agent->config.node_name, msg);
+        return;
+    }
+    agent->node.gateway_ofport = ofport;
+
+    char *err = NULL;
+    error = podif_configure_host_link(agent->podif,
+                                      agent->config.gateway_port,
+                                      agent->node.gateway_ip,
+                                      agent->pod_prefix_len,
+                                      agent->config.mtu, &err);
+    if (error) {
+        SLOG_ERR("node %s: %s", agent->config.node_name, err);
+        free(err);
+        return;
+    }
+
+    /* Routing between pods and the host's other interfaces. */
+    int fd = open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, "1", 1) != 1) {
+        SLOG_WARN("node %s: cannot enable IPv4 forwarding: %s",
+                  agent->config.node_name, strerror(errno));
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+
+    agent->node_ready = true;
+    if (!agent->ofctl) {
+        /* A new round for this process's flows; the previous one is
+         * deleted once the new one is in. */
+        const struct ovsdb_row *br = ovsdb_client_find_by_name(
+            agent->ovsdb, OVSDB_BRIDGE, agent->config.bridge);
+        const char *old = br ? ovsdb_row_map_get(br, "external_ids",
+                                                 ROUND_KEY)
+                             : NULL;
+        int stale = old ? atoi(old) : -1;
+        uint8_t round = stale > 0 && stale < 255 ? stale + 1 : 1;
+        char round_s[8];
+        snprintf(round_s, sizeof round_s, "%u", round);
+        const char *set[] = {ROUND_KEY, round_s, NULL};
+        ovsdb_client_update_map(agent->ovsdb, OVSDB_BRIDGE,
+                                agent->config.bridge, "external_ids", set,
+                                NULL, on_round_saved, agent);
+
+        error = pods_recover(agent);
+        if (!error) {
+            error = start_flows(agent, round, stale);
+        }
+        if (error) {
+            SLOG_ERR("node %s: cannot set up flows: %s",
+                     agent->config.node_name, strerror(error));
+            return;
+        }
+    }
+    agent_update_ready(agent);
+}
+
+static void
+on_gateway_mac_set(void *aux, int error, json_t *result, const char *msg)
+{
+    struct agent *agent = aux;
+    (void) result;
+    if (error) {
+        SLOG_ERR("node %s: setting the gateway MAC: %s",
+                 agent->config.node_name, msg);
+        return;
+    }
+    error = ovsdb_client_wait_ofport(agent->ovsdb, agent->config.gateway_port,
+                                     10000, on_gateway_ofport, agent);
+    if (error) {
+        SLOG_ERR("node %s: waiting for the gateway port: %s",
+                 agent->config.node_name, strerror(error));
+    }
+}
+
+static void
+on_gateway_added(void *aux, int error, const char *msg)
+{
+    struct agent *agent = aux;
+    if (error) {
+        SLOG_ERR("node %s: adding the gateway port: %s",
+                 agent->config.node_name, msg);
+        return;
+    }
+    char mac[18];
+    pipeline_format_mac(agent->node.gateway_mac, mac);
+    json_t *ops = json_pack("[{s:s, s:s, s:[[s, s, s]], s:{s:s}}]",
+                            "op", "update", "table", "Interface",
+                            "where", "name", "==", agent->config.gateway_port,
+                            "row", "mac", mac);
+    error = ops ? ovsdb_client_transact(agent->ovsdb, ops,
+                                        on_gateway_mac_set, agent)
+                : ENOMEM;
+    json_decref(ops);
+    if (error) {
+        SLOG_ERR("node %s: setting the gateway MAC: %s",
+                 agent->config.node_name, strerror(error));
+    }
+}
+
+static void
+on_bridge_ensured(void *aux, int error, json_t *result, const char *msg)
+{
+    struct agent *agent = aux;
+    (void) result;
+    if (error) {
+        SLOG_ERR("node %s: setting up bridge %s: %s", agent->config.node_name,
+                 agent->config.bridge, msg);
+        return;
+    }
+    static const char *const gateway_ids[] = {"sluice-role", "gateway",
+                                              NULL};
+    struct ovsdb_port_spec spec = {
+        .name = agent->config.gateway_port,
+        .type = "internal",
+        .external_ids = gateway_ids,
+        .ofport_request = GATEWAY_OFPORT,
+    };
+    error = ovsdb_client_add_port(agent->ovsdb, agent->config.bridge, &spec,
+                                  on_gateway_added, agent);
+    if (error) {
+        SLOG_ERR("node %s: adding the gateway port: %s",
+                 agent->config.node_name, strerror(error));
+    }
+}
+
+/* Makes sure the bridge exists with the settings sluice needs. */
+static void
+node_setup(struct agent *agent)
+{
+    const struct agent_config *c = &agent->config;
+    json_t *protocols = json_pack("[s, [s, s, s]]", "set", "OpenFlow13",
+                                  "OpenFlow14", "OpenFlow15");
+    json_t *ops;
+    if (ovsdb_client_find_by_name(agent->ovsdb, OVSDB_BRIDGE, c->bridge)) {
+        ops = json_pack("[{s:s, s:s, s:[[s, s, s]], "
+                        "s:{s:s, s:s, s:o}}]",
+                        "op", "update", "table", "Bridge",
+                        "where", "name", "==", c->bridge,
+                        "row", "datapath_type", c->datapath_type,
+                        "fail_mode", "secure", "protocols", protocols);
+    } else {
+        ops = json_pack("[{s:s, s:s, s:{s:s, s:s}, s:s},"
+                        " {s:s, s:s, s:{s:s, s:[s, s]}, s:s},"
+                        " {s:s, s:s, s:{s:s, s:[s, s], s:s, s:s, s:o},"
+                        "  s:s},"
+                        " {s:s, s:s, s:[], s:[[s, s, [s, s]]]}]",
+                        "op", "insert", "table", "Interface",
+                        "row", "name", c->bridge, "type", "internal",
+                        "uuid-name", "iface",
+                        "op", "insert", "table", "Port",
+                        "row", "name", c->bridge, "interfaces",
+                        "named-uuid", "iface",
+                        "uuid-name", "port",
+                        "op", "insert", "table", "Bridge",
+                        "row", "name", c->bridge, "ports",
+                        "named-uuid", "port",
+                        "datapath_type", c->datapath_type,
+                        "fail_mode", "secure", "protocols", protocols,
+                        "uuid-name", "bridge",
+                        "op", "mutate", "table", "Open_vSwitch",
+                        "where", "mutations", "bridges", "insert",
+                        "named-uuid", "bridge");
+    }
+    int error = ops ? ovsdb_client_transact(agent->ovsdb, ops,
+                                            on_bridge_ensured, agent)
+                    : ENOMEM;
+    json_decref(ops);
+    if (error) {
+        SLOG_ERR("node %s: setting up bridge %s: %s", c->node_name,
+                 c->bridge, strerror(error));
+    }
+}
+
+static void
+on_ovsdb_connected(void *aux)
+{
+    struct agent *agent = aux;
+    SLOG_INFO("node %s: connected to ovsdb-server", agent->config.node_name);
+    if (!agent->node_ready) {
+        node_setup(agent);
+    }
+    agent_update_ready(agent);
+}
+
+static void
+on_ovsdb_disconnected(void *aux, int error, const char *reason)
+{
+    struct agent *agent = aux;
+    SLOG_WARN("node %s: lost ovsdb-server: %s (%s)", agent->config.node_name,
+              reason, strerror(error));
+    agent_update_ready(agent);
+}
+
+/* Creates the directory that holds 'path', if needed. */
+static int
+make_parent_dir(const char *path)
+{
+    char dir[PATH_MAX];
+    int n = snprintf(dir, sizeof dir, "%s", path);
+    if (n < 0 || (size_t) n >= sizeof dir) {
+        return ENAMETOOLONG;
+    }
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) {
+        return 0;
+    }
+    *slash = '\0';
+    if (mkdir(dir, 0755) && errno != EEXIST) {
+        return errno;
+    }
+    return 0;
+}
+
+int
+agent_start(struct agent *agent, uv_loop_t *loop, struct agent_config *config)
+{
+    memset(agent, 0, sizeof *agent);
+    agent->loop = loop;
+    agent->config = *config;
+    memset(config, 0, sizeof *config);
+    const struct agent_config *c = &agent->config;
+    slog_set_level(c->log_level);
+    snprintf(agent->not_ready_reason, sizeof agent->not_ready_reason,
+             "starting");
+
+    char err[256];
+    int error = ipam_open(&agent->ipam, c->state_dir, c->pod_cidr, err,
+                          sizeof err);
+    if (error) {
+        SLOG_ERR("node %s: %s", c->node_name, err);
+        return error;
+    }
+    agent->pod_network = ipam_network(agent->ipam);
+    agent->pod_prefix_len = ipam_prefix_len(agent->ipam);
+    agent->node.gateway_ip = ipam_gateway(agent->ipam);
+
+    /* The gateway MAC follows from its IP, so it survives restarts of
+     * everything. */
+    const uint8_t *ip = (const uint8_t *) &agent->node.gateway_ip.s_addr;
+    uint8_t mac[6] = {0x0a, 0x58, ip[0], ip[1], ip[2], ip[3]};
+    memcpy(agent->node.gateway_mac, mac, sizeof mac);
+
+    error = podif_ctx_create(&agent->podif);
+    if (error) {
+        SLOG_ERR("node %s: netlink: %s", c->node_name, strerror(error));
+        return error;
+    }
+
+    error = make_parent_dir(c->cni_socket);
+    if (error) {
+        SLOG_ERR("node %s: directory of %s: %s", c->node_name, c->cni_socket,
+                 strerror(error));
+        return error;
+    }
+    error = cni_server_create(loop, c->cni_socket, pods_handle_cni, agent,
+                              &agent->cni);
+    if (error) {
+        return error;
+    }
+
+    char db[PATH_MAX];
+    int n = snprintf(db, sizeof db, "%s/db.sock", c->ovs_rundir);
+    if (n < 0 || (size_t) n >= sizeof db) {
+        SLOG_ERR("node %s: ovs_rundir too long", c->node_name);
+        return ENAMETOOLONG;
+    }
+    static const struct ovsdb_client_cbs cbs = {
+        .connected = on_ovsdb_connected,
+        .disconnected = on_ovsdb_disconnected,
+    };
+    error = ovsdb_client_create(loop, db, &cbs, agent, &agent->ovsdb);
+    if (error) {
+        SLOG_ERR("node %s: ovsdb client for %s: %s", c->node_name, db,
+                 strerror(error));
+        return error;
+    }
+    SLOG_INFO("node %s: started (pod CIDR %s, bridge %s, MTU %u)",
+              c->node_name, c->pod_cidr, c->bridge, c->mtu);
+    return 0;
+}
+
+void
+agent_stop(struct agent *agent)
+{
+    cni_server_destroy(agent->cni);
+    agent->cni = NULL;
+    ofctl_destroy(agent->ofctl);
+    agent->ofctl = NULL;
+    ovsdb_client_destroy(agent->ovsdb);
+    agent->ovsdb = NULL;
+    pods_destroy(agent);
+    podif_ctx_destroy(agent->podif);
+    agent->podif = NULL;
+    ipam_close(agent->ipam);
+    agent->ipam = NULL;
+    agent_config_destroy(&agent->config);
+}
