@@ -4,6 +4,9 @@
 #
 #   ovs.sh start DIR [NETNS]   start both daemons (inside NETNS if given)
 #   ovs.sh stop DIR            stop the daemons started in DIR, by pid
+#   ovs.sh restart-vswitchd DIR [NETNS]
+#                              stop ovs-vswitchd and start it again with
+#                              flow-restore-wait set, as a node reboot would
 #   ovs.sh vsctl DIR ARGS...   ovs-vsctl against DIR's database
 #
 # ovs-vswitchd starts with other_config:flow-restore-wait=true, so that it
@@ -34,26 +37,39 @@ stop_pidfile() {
     kill -9 "$pid" 2>/dev/null || true
 }
 
+netns_run() {
+    if [ -n "${netns:-}" ]; then
+        ip netns exec "$netns" "$@"
+    else
+        "$@"
+    fi
+}
+
+start_vswitchd() {
+    vsctl --no-wait set Open_vSwitch . other_config:flow-restore-wait=true
+    netns_run ovs-vswitchd "unix:$dir/db.sock" \
+        --pidfile="$dir/ovs-vswitchd.pid" \
+        --unixctl="$dir/ovs-vswitchd.ctl" \
+        --log-file="$dir/ovs-vswitchd.log" -vconsole:off --detach --no-chdir
+}
+
 case $cmd in
 start)
     netns=${1:-}
-    run=()
-    if [ -n "$netns" ]; then
-        run=(ip netns exec "$netns")
-    fi
     mkdir -p "$dir"
     [ -f "$dir/conf.db" ] || ovsdb-tool create "$dir/conf.db" "$schema"
-    "${run[@]}" ovsdb-server "$dir/conf.db" \
+    netns_run ovsdb-server "$dir/conf.db" \
         --remote="punix:$dir/db.sock" \
         --pidfile="$dir/ovsdb-server.pid" \
         --unixctl="$dir/ovsdb-server.ctl" \
-        --log-file="$dir/ovsdb-server.log" --detach --no-chdir
+        --log-file="$dir/ovsdb-server.log" -vconsole:off --detach --no-chdir
     vsctl --no-wait init
-    vsctl --no-wait set Open_vSwitch . other_config:flow-restore-wait=true
-    "${run[@]}" ovs-vswitchd "unix:$dir/db.sock" \
-        --pidfile="$dir/ovs-vswitchd.pid" \
-        --unixctl="$dir/ovs-vswitchd.ctl" \
-        --log-file="$dir/ovs-vswitchd.log" --detach --no-chdir
+    start_vswitchd
+    ;;
+restart-vswitchd)
+    netns=${1:-}
+    stop_pidfile "$dir/ovs-vswitchd.pid"
+    start_vswitchd
     ;;
 stop)
     stop_pidfile "$dir/ovs-vswitchd.pid"

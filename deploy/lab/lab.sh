@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# The local lab: simulated sluice nodes on one machine.
+#
+# Each node is a network namespace with its own ovsdb-server and
+# ovs-vswitchd (userspace datapath) and its own sluiced.  Nodes share an
+# underlay: a Linux bridge in the lab's underlay namespace, 198.18.0.0/24.
+# Pods are network namespaces attached through the real CNI shim, exactly
+# as a runtime would call it.  Every name starts with the lab's name, so
+# labs (and tests) never collide, and `down` removes exactly what `up` made.
+#
+#   lab.sh up LAB NODES            start NODES nodes (n1, n2, ...)
+#   lab.sh down LAB                stop and remove everything of LAB
+#   lab.sh pod-add LAB NODE POD [NAMESPACE [LABELS]]
+#                                  attach pod POD on NODE (prints the CNI
+#                                  result); LABELS is k=v,k=v
+#   lab.sh pod-del LAB NODE POD    detach it and remove its namespace
+#   lab.sh pod-ip LAB NODE POD     print the pod's IPv4 address
+#   lab.sh cni LAB NODE POD CMD    run the shim with CNI_COMMAND=CMD
+#   lab.sh pod-exec LAB NODE POD CMD...   run CMD in the pod's namespace
+#   lab.sh node-exec LAB NODE CMD...      run CMD in the node's namespace
+#   lab.sh agent-start|agent-stop|agent-kill LAB NODE
+#   lab.sh ovs-restart LAB NODE    restart ovs-vswitchd (flow-restore-wait)
+#   lab.sh ofctl LAB NODE ARGS...  ovs-ofctl for the node (e.g. dump-flows
+#                                  br-int --names)
+#   lab.sh vsctl LAB NODE ARGS...  ovs-vsctl on the node's database
+#
+# Environment: SLUICE_BUILD (build tree, default _build/plain),
+# SLUICE_LAB_ROOT (state, default /tmp).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${SLUICE_BUILD:-$top/_build/plain}
+[[ $build = /* ]] || build=$top/$build
+lab_root=${SLUICE_LAB_ROOT:-/tmp}
+ovs_sh=$top/deploy/lab/ovs.sh
+
+cmd=${1:?usage: lab.sh COMMAND LAB ...}
+lab=${2:?usage: lab.sh COMMAND LAB ...}
+shift 2
+case $lab in
+*[!a-z0-9-]* | ???????????*)
+    echo "lab.sh: lab name must be 1-10 characters of a-z, 0-9, -" >&2
+    exit 2
+    ;;
+esac
+dir=$lab_root/sluice-lab-$lab
+
+die() {
+    echo "lab.sh: $*" >&2
+    exit 1
+}
+
+node_index() {
+    local node=$1
+    [[ $node =~ ^n([0-9]+)$ ]] || die "node must be n1, n2, ...: $node"
+    echo "${BASH_REMATCH[1]}"
+}
+
+node_ns() { echo "$lab-$1"; }
+node_dir() { echo "$dir/$1"; }
+pod_ns() { echo "$lab-$1-$2"; }
+underlay_ns() { echo "$lab-ul"; }
+
+cni_config() {
+    local node=$1
+    printf '{"cniVersion":"1.1.0","name":"sluice","type":"sluice",'
+    printf '"agentSocket":"%s/cni.sock"}' "$(node_dir "$node")"
+}
+
+agent_start() {
+    local node=$1 nd
+    nd=$(node_dir "$node")
+    ip netns exec "$(node_ns "$node")" "$build/agent/sluiced" \
+        --config "$nd/sluiced.json" >>"$nd/sluiced.log" 2>&1 &
+    echo $! >"$nd/sluiced.pid"
+}
+
+# Waits until NODE's agent answers STATUS with success.
+agent_wait_ready() {
+    local node=$1 i
+    for i in $(seq 1 200); do
+        if cni_call "$node" STATUS "" >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    die "agent on $node not ready after 10 s (see $(node_dir "$node")/sluiced.log)"
+}
+
+agent_stop() {
+    local node=$1 signal=${2:-TERM} nd pid i
+    nd=$(node_dir "$node")
+    [ -f "$nd/sluiced.pid" ] || return 0
+    pid=$(cat "$nd/sluiced.pid")
+    rm -f "$nd/sluiced.pid"
+    kill -"$signal" "$pid" 2>/dev/null || return 0
+    for i in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# cni_call NODE COMMAND POD: runs the shim as a runtime would.
+cni_call() {
+    local node=$1 command=$2 pod=$3 ns args
+    ns=${4:-default}
+    args="IgnoreUnknown=1;K8S_POD_NAMESPACE=$ns;K8S_POD_NAME=$pod"
+    cni_config "$node" | env -i PATH="$PATH" CNI_COMMAND="$command" \
+        CNI_CONTAINERID="$lab-$node-$pod" \
+        CNI_NETNS="/var/run/netns/$(pod_ns "$node" "$pod")" \
+        CNI_IFNAME=eth0 CNI_ARGS="$args" CNI_PATH=/opt/cni/bin \
+        "$build/plugin/sluice"
+}
+
+lab_up() {
+    local n_nodes=${1:?usage: lab.sh up LAB NODES} i node nd ns ul
+    [ -x "$build/agent/sluiced" ] || die "no build in $build (run deploy/build.sh)"
+    [ ! -e "$dir" ] || die "lab $lab exists ($dir); run: lab.sh down $lab"
+    mkdir -p "$dir"
+    ul=$(underlay_ns)
+    ip netns add "$ul"
+    ip -n "$ul" link add ul0 type bridge
+    ip -n "$ul" link set ul0 up
+    ip -n "$ul" link set lo up
+
+    for i in $(seq 1 "$n_nodes"); do
+        node=n$i
+        nd=$(node_dir "$node")
+        ns=$(node_ns "$node")
+        mkdir -p "$nd"
+        ip netns add "$ns"
+        ip -n "$ns" link set lo up
+
+        # Underlay link: "uplink" in the node, "NODE" on the underlay bridge.
+        ip link add "$lab-$node" netns "$ul" type veth peer name uplink \
+            netns "$ns"
+        ip -n "$ul" link set "$lab-$node" master ul0 up
+        ip -n "$ns" link set uplink up
+
+        "$ovs_sh" start "$nd/ovs" "$ns"
+        cat >"$nd/sluiced.json" <<EOF
+{
+    "node_name": "$node",
+    "pod_cidr": "10.244.$i.0/24",
+    "ovs_rundir": "$nd/ovs",
+    "cni_socket": "$nd/cni.sock",
+    "state_dir": "$nd/state",
+    "log_level": "info"
+}
+EOF
+        agent_start "$node"
+    done
+    for i in $(seq 1 "$n_nodes"); do
+        agent_wait_ready "n$i"
+    done
+    echo "lab $lab: $n_nodes nodes up ($dir)"
+}
+
+lab_down() {
+    local nd node ns
+    [ -d "$dir" ] || return 0
+    for nd in "$dir"/n*; do
+        [ -d "$nd" ] || continue
+        node=$(basename "$nd")
+        agent_stop "$node"
+        "$ovs_sh" stop "$nd/ovs" || true
+    done
+    for ns in $(ip netns list | awk '{print $1}'); do
+        case $ns in
+        "$lab"-*) ip netns delete "$ns" ;;
+        esac
+    done
+    rm -rf "$dir"
+}
+
+pod_add() {
+    local node=$1 pod=$2 ns=${3:-default} labels=${4:-} pns config
+    node_index "$node" >/dev/null
+    pns=$(pod_ns "$node" "$pod")
+    ip netns add "$pns"
+    ip -n "$pns" link set lo up
+    if [ -n "$labels" ]; then
+        config=$(cni_config "$node" | jq -c --arg l "$labels" \
+            '. + {args: {cni: {labels: ($l | split(",") | map(split("=") | {key: .[0], value: .[1]}))}}}')
+        echo "$config" | env -i PATH="$PATH" CNI_COMMAND=ADD \
+            CNI_CONTAINERID="$lab-$node-$pod" CNI_NETNS="/var/run/netns/$pns" \
+            CNI_IFNAME=eth0 \
+            CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=$ns;K8S_POD_NAME=$pod" \
+            "$build/plugin/sluice"
+    else
+        cni_call "$node" ADD "$pod" "$ns"
+    fi
+}
+
+pod_del() {
+    local node=$1 pod=$2
+    cni_call "$node" DEL "$pod" >/dev/null
+    ip netns delete "$(pod_ns "$node" "$pod")" 2>/dev/null || true
+}
+
+case $cmd in
+up) lab_up "$@" ;;
+down) lab_down ;;
+pod-add) pod_add "$@" ;;
+pod-del) pod_del "$@" ;;
+pod-ip)
+    ip -n "$(pod_ns "$1" "$2")" -4 -o addr show dev eth0 \
+        | awk '{split($4, a, "/"); print a[1]}'
+    ;;
+cni) cni_call "$1" "$3" "$2" ;;
+pod-exec)
+    node=$1 pod=$2
+    shift 2
+    ip netns exec "$(pod_ns "$node" "$pod")" "$@"
+    ;;
+node-exec)
+    node=$1
+    shift
+    ip netns exec "$(node_ns "$node")" "$@"
+    ;;
+agent-start)
+    agent_start "$1"
+    agent_wait_ready "$1"
+    ;;
+agent-stop) agent_stop "$1" ;;
+agent-kill) agent_stop "$1" KILL ;;
+ovs-restart) "$ovs_sh" restart-vswitchd "$(node_dir "$1")/ovs" "$(node_ns "$1")" ;;
+ofctl)
+    node=$1
+    shift
+    OVS_RUNDIR=$(node_dir "$node")/ovs ovs-ofctl -O OpenFlow15 "$@"
+    ;;
+vsctl)
+    node=$1
+    shift
+    ovs-vsctl --db="unix:$(node_dir "$node")/ovs/db.sock" "$@"
+    ;;
+*) die "unknown command $cmd" ;;
+esac
