@@ -37,12 +37,19 @@ stop_pidfile() {
     kill -9 "$pid" 2>/dev/null || true
 }
 
+# Runs a daemon (in $netns if set); its start-up chatter goes to a file
+# that is shown only if it fails.
 netns_run() {
+    local status=0
     if [ -n "${netns:-}" ]; then
-        ip netns exec "$netns" "$@"
+        ip netns exec "$netns" "$@" 2>>"$dir/start.log" || status=$?
     else
-        "$@"
+        "$@" 2>>"$dir/start.log" || status=$?
     fi
+    if [ "$status" -ne 0 ]; then
+        cat "$dir/start.log" >&2
+    fi
+    return "$status"
 }
 
 start_vswitchd() {
