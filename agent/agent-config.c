@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum key_type { KEY_STRING, KEY_MTU, KEY_LOG_LEVEL };
+enum key_type { KEY_STRING, KEY_UINT, KEY_LOG_LEVEL };
 
 /* Every configuration key, as spelled in the file. */
 static const struct key {
@@ -19,9 +19,10 @@ static const struct key {
     enum key_type type;
     size_t offset;
     const char *help;
+    unsigned long min, max;   /* Bounds of a KEY_UINT. */
 } keys[] = {
 #define STRING_KEY(NAME, HELP)                                               \
-    {#NAME, KEY_STRING, offsetof(struct agent_config, NAME), HELP}
+    {#NAME, KEY_STRING, offsetof(struct agent_config, NAME), HELP, 0, 0}
     STRING_KEY(node_name, "this node's name (default: hostname)"),
     STRING_KEY(pod_cidr, "this node's pod subnet, e.g. 10.244.1.0/24"),
     STRING_KEY(bridge, "integration bridge (default br-int)"),
@@ -31,11 +32,27 @@ static const struct key {
                            "BRIDGE.mgmt (default /var/run/openvswitch)"),
     STRING_KEY(cni_socket, "CNI socket (default /run/sluice/cni.sock)"),
     STRING_KEY(state_dir, "persistent state (default /var/lib/sluice)"),
+    STRING_KEY(etcd_endpoints, "comma-separated etcd URLs (none: no "
+                               "cluster, pod_cidr required)"),
+    STRING_KEY(etcd_prefix, "etcd key prefix (default /sluice/)"),
+    STRING_KEY(etcd_ca_file, "etcd TLS CA bundle"),
+    STRING_KEY(etcd_cert_file, "etcd TLS client certificate"),
+    STRING_KEY(etcd_key_file, "etcd TLS client key"),
+    STRING_KEY(cluster_cidr, "cluster pod CIDR that node subnets come "
+                             "from (with etcd)"),
+    STRING_KEY(node_ip, "underlay IPv4 address of this node (tunnel end)"),
+    STRING_KEY(node_labels, "node labels, k=v,k=v"),
+    STRING_KEY(tunnel_type, "geneve (default) or vxlan"),
+    STRING_KEY(uplink_interface, "interface whose MTU bounds the pod MTU "
+                                 "(default br-phy)"),
 #undef STRING_KEY
-    {"mtu", KEY_MTU, offsetof(struct agent_config, mtu),
-     "MTU of pod interfaces (default 1450)"},
+    {"mtu", KEY_UINT, offsetof(struct agent_config, mtu),
+     "pod MTU (default: uplink MTU - tunnel overhead)", 576, 9000},
+    {"node_cidr_prefix", KEY_UINT,
+     offsetof(struct agent_config, node_cidr_prefix),
+     "prefix length of node subnets (default 24)", 16, 28},
     {"log_level", KEY_LOG_LEVEL, offsetof(struct agent_config, log_level),
-     "err, warn, info (default) or debug"},
+     "err, warn, info (default) or debug", 0, 0},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
@@ -56,16 +73,16 @@ set_key(struct agent_config *config, const struct key *key,
         *s = copy;
         return 0;
     }
-    case KEY_MTU: {
+    case KEY_UINT: {
         char *end;
         errno = 0;
-        unsigned long mtu = strtoul(value, &end, 10);
-        if (errno || *end || mtu < 576 || mtu > 9000) {
-            snprintf(err, err_size, "%s: '%s' is not an MTU from 576 to "
-                     "9000", key->name, value);
+        unsigned long n = strtoul(value, &end, 10);
+        if (errno || *end || !*value || n < key->min || n > key->max) {
+            snprintf(err, err_size, "%s: '%s' is not a number from %lu to "
+                     "%lu", key->name, value, key->min, key->max);
             return 2;
         }
-        *(uint32_t *) field = mtu;
+        *(uint32_t *) field = n;
         return 0;
     }
     case KEY_LOG_LEVEL:
@@ -110,7 +127,7 @@ load_file(struct agent_config *config, const char *file, char *err,
         }
         char buf[32];
         const char *s = json_string_value(value);
-        if (key->type == KEY_MTU && json_is_integer(value)) {
+        if (key->type == KEY_UINT && json_is_integer(value)) {
             snprintf(buf, sizeof buf, "%lld",
                      (long long) json_integer_value(value));
             s = buf;
@@ -227,8 +244,8 @@ agent_config_load(struct agent_config *config, int argc, char *argv[],
         host[sizeof host - 1] = '\0';
         config->node_name = strdup(host);
     }
-    if (!config->mtu) {
-        config->mtu = 1450;
+    if (!config->node_cidr_prefix) {
+        config->node_cidr_prefix = 24;
     }
     if (!config->node_name
         || set_default(config, &config->bridge, "br-int")
@@ -236,13 +253,21 @@ agent_config_load(struct agent_config *config, int argc, char *argv[],
         || set_default(config, &config->gateway_port, "sluice-gw0")
         || set_default(config, &config->ovs_rundir, "/var/run/openvswitch")
         || set_default(config, &config->cni_socket, "/run/sluice/cni.sock")
-        || set_default(config, &config->state_dir, "/var/lib/sluice")) {
+        || set_default(config, &config->state_dir, "/var/lib/sluice")
+        || set_default(config, &config->etcd_prefix, "/sluice/")
+        || set_default(config, &config->tunnel_type, "geneve")
+        || set_default(config, &config->uplink_interface, "br-phy")) {
         snprintf(err, err_size, "out of memory");
         return 2;
     }
-    if (!config->pod_cidr) {
-        snprintf(err, err_size, "pod_cidr is required (--pod-cidr or the "
-                 "config file)");
+    if (!config->pod_cidr && !(config->etcd_endpoints
+                               && config->cluster_cidr)) {
+        snprintf(err, err_size, "pod_cidr is required unless etcd_endpoints "
+                 "and cluster_cidr are set");
+        return 2;
+    }
+    if (config->etcd_endpoints && !config->node_ip) {
+        snprintf(err, err_size, "node_ip is required with etcd_endpoints");
         return 2;
     }
     if (strlen(config->bridge) > 15 || strlen(config->gateway_port) > 15) {

@@ -19,16 +19,21 @@
 #include "sluice/ofctl.h"
 #include "sluice/ovsdb.h"
 #include "sluice/podif.h"
+#include "sluice/tunnel.h"
 
 SLOG_MODULE(agent);
 
-/* OpenFlow port number requested for the gateway. */
+/* OpenFlow port numbers requested for the gateway and the tunnel. */
 #define GATEWAY_OFPORT 1
+#define TUNNEL_OFPORT 2
+#define TUNNEL_PORT "sluice-tun0"
 
 /* Bridge external_ids key holding the last flow round. */
 #define ROUND_KEY "sluice-round"
 
 static void node_setup(struct agent *);
+static void node_setup_done(struct agent *);
+static void add_tunnel_port(struct agent *);
 
 void
 agent_update_ready(struct agent *agent)
@@ -102,6 +107,9 @@ start_flows(struct agent *agent, uint8_t round, int stale_round)
     if (!error) {
         error = pipeline_add_gateway_flows(agent->ofctl, &agent->node);
     }
+    if (!error && agent->overlay) {
+        error = pipeline_add_tunnel_flows(agent->ofctl, &agent->node);
+    }
     if (!error) {
         error = pods_add_all_flows(agent);
     }
@@ -121,6 +129,91 @@ on_round_saved(void *aux, int error, const char *msg)
     if (error) {
         SLOG_WARN("node %s: saving the flow round: %s",
                   agent->config.node_name, msg);
+    }
+}
+
+/* Bridge, gateway and tunnel are in place: recover pods, install flows. */
+static void
+node_setup_done(struct agent *agent)
+{
+    agent->node_ready = true;
+    if (!agent->ofctl) {
+        /* A new round for this process's flows; the previous one is
+         * deleted once the new one is in. */
+        const struct ovsdb_row *br = ovsdb_client_find_by_name(
+            agent->ovsdb, OVSDB_BRIDGE, agent->config.bridge);
+        const char *old = br ? ovsdb_row_map_get(br, "external_ids",
+                                                 ROUND_KEY)
+                             : NULL;
+        int stale = old ? atoi(old) : -1;
+        uint8_t round = stale > 0 && stale < 255 ? stale + 1 : 1;
+        char round_s[8];
+        snprintf(round_s, sizeof round_s, "%u", round);
+        const char *set[] = {ROUND_KEY, round_s, NULL};
+        ovsdb_client_update_map(agent->ovsdb, OVSDB_BRIDGE,
+                                agent->config.bridge, "external_ids", set,
+                                NULL, on_round_saved, agent);
+
+        int error = pods_recover(agent);
+        if (!error) {
+            error = start_flows(agent, round, stale);
+        }
+        if (error) {
+            SLOG_ERR("node %s: cannot set up flows: %s",
+                     agent->config.node_name, strerror(error));
+            return;
+        }
+    }
+    agent_update_ready(agent);
+}
+
+static void
+on_tunnel_ofport(void *aux, int error, int64_t ofport, const char *msg)
+{
+    struct agent *agent = aux;
+    if (error) {
+        SLOG_ERR("node %s: tunnel port: %s", agent->config.node_name, msg);
+        return;
+    }
+    agent->node.tunnel_ofport = ofport;
+    node_setup_done(agent);
+}
+
+static void
+on_tunnel_added(void *aux, int error, const char *msg)
+{
+    struct agent *agent = aux;
+    if (!error) {
+        error = ovsdb_client_wait_ofport(agent->ovsdb, TUNNEL_PORT, 10000,
+                                         on_tunnel_ofport, agent);
+        msg = strerror(error);
+    }
+    if (error) {
+        SLOG_ERR("node %s: adding the tunnel port: %s",
+                 agent->config.node_name, msg);
+    }
+}
+
+/* One flow-based tunnel port: flows choose the remote end with tun_dst, so
+ * the port count does not grow with the cluster. */
+static void
+add_tunnel_port(struct agent *agent)
+{
+    static const char *const options[] = {"remote_ip", "flow", "key", "flow",
+                                          NULL};
+    static const char *const ids[] = {"sluice-role", "tunnel", NULL};
+    struct ovsdb_port_spec spec = {
+        .name = TUNNEL_PORT,
+        .type = tunnel_type_to_string(agent->tunnel_type),
+        .options = options,
+        .external_ids = ids,
+        .ofport_request = TUNNEL_OFPORT,
+    };
+    int error = ovsdb_client_add_port(agent->ovsdb, agent->config.bridge,
+                                      &spec, on_tunnel_added, agent);
+    if (error) {
+        SLOG_ERR("node %s: adding the tunnel port: %s",
+                 agent->config.node_name, strerror(error));
     }
 }
 
@@ -157,35 +250,11 @@ on_gateway_ofport(void *aux, int error, int64_t ofport, const char *msg)
         close(fd);
     }
 
-    agent->node_ready = true;
-    if (!agent->ofctl) {
-        /* A new round for this process's flows; the previous one is
-         * deleted once the new one is in. */
-        const struct ovsdb_row *br = ovsdb_client_find_by_name(
-            agent->ovsdb, OVSDB_BRIDGE, agent->config.bridge);
-        const char *old = br ? ovsdb_row_map_get(br, "external_ids",
-                                                 ROUND_KEY)
-                             : NULL;
-        int stale = old ? atoi(old) : -1;
-        uint8_t round = stale > 0 && stale < 255 ? stale + 1 : 1;
-        char round_s[8];
-        snprintf(round_s, sizeof round_s, "%u", round);
-        const char *set[] = {ROUND_KEY, round_s, NULL};
-        ovsdb_client_update_map(agent->ovsdb, OVSDB_BRIDGE,
-                                agent->config.bridge, "external_ids", set,
-                                NULL, on_round_saved, agent);
-
-        error = pods_recover(agent);
-        if (!error) {
-            error = start_flows(agent, round, stale);
-        }
-        if (error) {
-            SLOG_ERR("node %s: cannot set up flows: %s",
-                     agent->config.node_name, strerror(error));
-            return;
-        }
+    if (agent->overlay) {
+        add_tunnel_port(agent);
+    } else {
+        node_setup_done(agent);
     }
-    agent_update_ready(agent);
 }
 
 static void
@@ -345,6 +414,35 @@ make_parent_dir(const char *path)
     return 0;
 }
 
+/* The pod MTU when the configuration leaves it out: the uplink's MTU less
+ * what the tunnel adds, so that a full-size packet crosses nodes whole. */
+static uint32_t
+derive_pod_mtu(const struct agent *agent)
+{
+    const struct agent_config *c = &agent->config;
+    unsigned int uplink_mtu = 1500;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "/sys/class/net/%s/mtu", c->uplink_interface);
+    FILE *file = fopen(path, "r");
+    if (!file || fscanf(file, "%u", &uplink_mtu) != 1) {
+        SLOG_WARN("node %s: cannot read the MTU of %s; assuming %u",
+                  c->node_name, c->uplink_interface, uplink_mtu);
+    }
+    if (file) {
+        fclose(file);
+    }
+    unsigned int pod_mtu = uplink_mtu;
+    if (agent->overlay
+        && tunnel_pod_mtu(uplink_mtu, agent->tunnel_type, false, 0,
+                          &pod_mtu)) {
+        SLOG_WARN("node %s: uplink MTU %u is too small for %s; using 576",
+                  c->node_name, uplink_mtu,
+                  tunnel_type_to_string(agent->tunnel_type));
+        pod_mtu = 576;
+    }
+    return pod_mtu;
+}
+
 int
 agent_start(struct agent *agent, uv_loop_t *loop, struct agent_config *config)
 {
@@ -357,8 +455,24 @@ agent_start(struct agent *agent, uv_loop_t *loop, struct agent_config *config)
     snprintf(agent->not_ready_reason, sizeof agent->not_ready_reason,
              "starting");
 
+    int error = tunnel_type_from_string(c->tunnel_type, &agent->tunnel_type);
+    if (error) {
+        SLOG_ERR("node %s: unknown tunnel_type '%s'", c->node_name,
+                 c->tunnel_type);
+        return error;
+    }
+    agent->overlay = c->node_ip != NULL;
+    if (agent->overlay && !inet_pton(AF_INET, c->node_ip, &agent->node_ip)) {
+        SLOG_ERR("node %s: node_ip '%s' is not an IPv4 address",
+                 c->node_name, c->node_ip);
+        return EINVAL;
+    }
+    if (!c->mtu) {
+        agent->config.mtu = derive_pod_mtu(agent);
+    }
+
     char err[256];
-    int error = ipam_open(&agent->ipam, c->state_dir, c->pod_cidr, err,
+    error = ipam_open(&agent->ipam, c->state_dir, c->pod_cidr, err,
                           sizeof err);
     if (error) {
         SLOG_ERR("node %s: %s", c->node_name, err);

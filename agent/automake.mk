@@ -22,6 +22,7 @@ agent_libsluiceagent_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) \
 	$(LIBUV_CFLAGS) $(LIBNL_CFLAGS)
 
 AGENT_LIBS = agent/libsluiceagent.a ofctl/libsluiceofctl.a \
+	tunnels/libsluicetunnels.a \
 	plugin/libsluicecni.a $(OVS_LIBS) $(LIBNL_LIBS) $(LIBUV_LIBS) \
 	$(JANSSON_LIBS)
 

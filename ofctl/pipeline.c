@@ -185,3 +185,58 @@ pipeline_remove_pod_flows(struct ofctl *ofctl, uint32_t ofport)
 {
     ofctl_remove_owner(ofctl, ofctl_owner(OFCTL_FEATURE_POD, ofport));
 }
+
+int
+pipeline_add_tunnel_flows(struct ofctl *ofctl,
+                          const struct pipeline_node *node)
+{
+    return add_flow(ofctl, ofctl_owner(OFCTL_FEATURE_TUNNEL, 0),
+                    "table=Classifier,priority=150,in_port=%u actions=drop",
+                    node->tunnel_ofport);
+}
+
+static uint64_t
+peer_owner(struct in_addr subnet)
+{
+    return ofctl_owner(OFCTL_FEATURE_NODE, ntohl(subnet.s_addr));
+}
+
+int
+pipeline_add_peer_flows(struct ofctl *ofctl, const struct pipeline_node *node,
+                        const struct pipeline_peer *peer)
+{
+    uint64_t owner = peer_owner(peer->subnet);
+    char ip[INET_ADDRSTRLEN], subnet[INET_ADDRSTRLEN], gw_mac[18],
+        peer_gw_mac[18];
+    inet_ntop(AF_INET, &peer->ip, ip, sizeof ip);
+    inet_ntop(AF_INET, &peer->subnet, subnet, sizeof subnet);
+    pipeline_format_mac(node->gateway_mac, gw_mac);
+
+    /* The remote gateway's MAC follows from its IP, as ours does. */
+    uint32_t peer_gw = ntohl(peer->subnet.s_addr) + 1;
+    uint8_t mac[6] = {0x0a, 0x58, peer_gw >> 24, peer_gw >> 16, peer_gw >> 8,
+                      peer_gw};
+    pipeline_format_mac(mac, peer_gw_mac);
+
+    /* Replacing all of the owner's flows keeps a changed peer exact. */
+    ofctl_remove_owner(ofctl, owner);
+    int error = add_flow(ofctl, owner,
+        "table=Classifier,priority=200,in_port=%u,tun_src=%s "
+        "actions=goto_table:Conntrack", node->tunnel_ofport, ip);
+    error = error ? error : add_flow(ofctl, owner,
+        "table=L3Forwarding,priority=150,ip,nw_dst=%s/%u "
+        "actions=set_field:%s->tun_dst,set_field:%s->eth_src,"
+        "set_field:%s->eth_dst,set_field:%u->reg1,goto_table:EgressMark",
+        subnet, peer->prefix_len, ip, gw_mac, peer_gw_mac,
+        node->tunnel_ofport);
+    if (error) {
+        ofctl_remove_owner(ofctl, owner);
+    }
+    return error;
+}
+
+void
+pipeline_remove_peer_flows(struct ofctl *ofctl, struct in_addr subnet)
+{
+    ofctl_remove_owner(ofctl, peer_owner(subnet));
+}

@@ -9,3 +9,4 @@ include tests/unit/ipam.mk
 include tests/unit/podif.mk
 include tests/unit/ofctl.mk
 include tests/unit/ovsdb.mk
+include tests/unit/mtu.mk

@@ -1,1 +1,6 @@
-# Overlay management: tunnel ports, peers, MTU, liveness.
+# Overlay management: tunnel types, MTU arithmetic, remote node peers.
+noinst_HEADERS += include/sluice/tunnel.h
+
+noinst_LIBRARIES += tunnels/libsluicetunnels.a
+tunnels_libsluicetunnels_a_SOURCES = \
+	tunnels/mtu.c

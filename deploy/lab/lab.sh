@@ -4,11 +4,16 @@
 # Each node is a network namespace with its own ovsdb-server and
 # ovs-vswitchd (userspace datapath) and its own sluiced.  Nodes share an
 # underlay: a Linux bridge in the lab's underlay namespace, 198.18.0.0/24.
+# On each node the uplink sits on the netdev bridge br-phy, whose internal
+# port holds the node's address 198.18.0.(10+i) (OVS userspace tunnelling
+# needs that).  etcd runs in the underlay namespace at 198.18.0.2:2379, and
+# an "external" host namespace sits on the underlay at 198.18.0.200.
 # Pods are network namespaces attached through the real CNI shim, exactly
 # as a runtime would call it.  Every name starts with the lab's name, so
 # labs (and tests) never collide, and `down` removes exactly what `up` made.
 #
-#   lab.sh up LAB NODES            start NODES nodes (n1, n2, ...)
+#   lab.sh up LAB NODES [geneve|vxlan]
+#                                  start NODES nodes (n1, n2, ...)
 #   lab.sh down LAB                stop and remove everything of LAB
 #   lab.sh pod-add LAB NODE POD [NAMESPACE [LABELS]]
 #                                  attach pod POD on NODE (prints the CNI
@@ -18,6 +23,9 @@
 #   lab.sh cni LAB NODE POD CMD    run the shim with CNI_COMMAND=CMD
 #   lab.sh pod-exec LAB NODE POD CMD...   run CMD in the pod's namespace
 #   lab.sh node-exec LAB NODE CMD...      run CMD in the node's namespace
+#   lab.sh ext-exec LAB CMD...     run CMD in the external host's namespace
+#   lab.sh etcdctl LAB ARGS...     etcdctl against the lab's etcd
+#   lab.sh etcd-stop|etcd-start LAB
 #   lab.sh agent-start|agent-stop|agent-kill LAB NODE
 #   lab.sh ovs-restart LAB NODE    restart ovs-vswitchd (flow-restore-wait)
 #   lab.sh ofctl LAB NODE ARGS...  ovs-ofctl for the node (e.g. dump-flows
@@ -60,6 +68,56 @@ node_ns() { echo "$lab-$1"; }
 node_dir() { echo "$dir/$1"; }
 pod_ns() { echo "$lab-$1-$2"; }
 underlay_ns() { echo "$lab-ul"; }
+ext_ns() { echo "$lab-ext"; }
+node_ip() { echo "198.18.0.$((10 + $(node_index "$1")))"; }
+etcd_ip=198.18.0.2
+ext_ip=198.18.0.200
+
+etcd_start() {
+    local ul
+    ul=$(underlay_ns)
+    ip netns exec "$ul" etcd --name "$lab" --data-dir "$dir/etcd" \
+        --listen-client-urls "http://$etcd_ip:2379" \
+        --advertise-client-urls "http://$etcd_ip:2379" \
+        --listen-peer-urls http://127.0.0.1:2380 \
+        --initial-advertise-peer-urls http://127.0.0.1:2380 \
+        --initial-cluster "$lab=http://127.0.0.1:2380" \
+        --log-level warn --logger zap >>"$dir/etcd.log" 2>&1 &
+    echo $! >"$dir/etcd.pid"
+    local i
+    for i in $(seq 1 100); do
+        if ip netns exec "$ul" etcdctl --endpoints "http://$etcd_ip:2379" \
+            endpoint health >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "etcd did not become healthy (see $dir/etcd.log)"
+}
+
+etcd_stop() {
+    local pid i
+    [ -f "$dir/etcd.pid" ] || return 0
+    pid=$(cat "$dir/etcd.pid")
+    rm -f "$dir/etcd.pid"
+    kill "$pid" 2>/dev/null || return 0
+    for i in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# Adds a veth from namespace NS (named IFNAME there) to the underlay bridge.
+underlay_link() {
+    local ns=$1 ifname=$2 port=$3 ul
+    ul=$(underlay_ns)
+    ip link add "$port" netns "$ul" type veth peer name "$ifname" netns "$ns"
+    ip -n "$ul" link set "$port" master ul0 up
+    ip netns exec "$ns" ethtool -K "$ifname" tx off >/dev/null
+    ip netns exec "$ul" ethtool -K "$port" tx off >/dev/null
+    ip -n "$ns" link set "$ifname" up
+}
 
 cni_config() {
     local node=$1
@@ -114,15 +172,24 @@ cni_call() {
 }
 
 lab_up() {
-    local n_nodes=${1:?usage: lab.sh up LAB NODES} i node nd ns ul
+    local n_nodes=${1:?usage: lab.sh up LAB NODES [geneve|vxlan]}
+    local tunnel=${2:-geneve} i node nd ns ul ext
     [ -x "$build/agent/sluiced" ] || die "no build in $build (run deploy/build.sh)"
     [ ! -e "$dir" ] || die "lab $lab exists ($dir); run: lab.sh down $lab"
     mkdir -p "$dir"
     ul=$(underlay_ns)
     ip netns add "$ul"
-    ip -n "$ul" link add ul0 type bridge
-    ip -n "$ul" link set ul0 up
     ip -n "$ul" link set lo up
+    ip -n "$ul" link add ul0 type bridge
+    ip -n "$ul" addr add "$etcd_ip/24" dev ul0
+    ip -n "$ul" link set ul0 up
+    etcd_start
+
+    ext=$(ext_ns)
+    ip netns add "$ext"
+    ip -n "$ext" link set lo up
+    underlay_link "$ext" eth0 "$lab-ext"
+    ip -n "$ext" addr add "$ext_ip/24" dev eth0
 
     for i in $(seq 1 "$n_nodes"); do
         node=n$i
@@ -131,17 +198,26 @@ lab_up() {
         mkdir -p "$nd"
         ip netns add "$ns"
         ip -n "$ns" link set lo up
-
-        # Underlay link: "uplink" in the node, "NODE" on the underlay bridge.
-        ip link add "$lab-$node" netns "$ul" type veth peer name uplink \
-            netns "$ns"
-        ip -n "$ul" link set "$lab-$node" master ul0 up
-        ip -n "$ns" link set uplink up
+        underlay_link "$ns" uplink "$lab-$node"
 
         "$ovs_sh" start "$nd/ovs" "$ns"
+        # br-phy keeps a MAC of its own: were it the uplink's, the node's
+        # kernel would also take the frames OVS reads from the uplink and
+        # answer every packet twice.
+        "$ovs_sh" vsctl "$nd/ovs" add-br br-phy \
+            -- set bridge br-phy datapath_type=netdev fail-mode=standalone \
+            -- add-port br-phy uplink
+        ip -n "$ns" addr add "$(node_ip "$node")/24" dev br-phy
+        ip -n "$ns" link set br-phy up
+        # The kernel must not answer ARP on the uplink for addresses it
+        # does not own (OVS answers for egress IPs).
+        ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1
+
         cat >"$nd/sluiced.json" <<EOF
 {
     "node_name": "$node",
+    "node_ip": "$(node_ip "$node")",
+    "tunnel_type": "$tunnel",
     "pod_cidr": "10.244.$i.0/24",
     "ovs_rundir": "$nd/ovs",
     "cni_socket": "$nd/cni.sock",
@@ -154,7 +230,7 @@ EOF
     for i in $(seq 1 "$n_nodes"); do
         agent_wait_ready "n$i"
     done
-    echo "lab $lab: $n_nodes nodes up ($dir)"
+    echo "lab $lab: $n_nodes nodes up, $tunnel tunnels ($dir)"
 }
 
 lab_down() {
@@ -166,6 +242,7 @@ lab_down() {
         agent_stop "$node"
         "$ovs_sh" stop "$nd/ovs" || true
     done
+    etcd_stop
     for ns in $(ip netns list | awk '{print $1}'); do
         case $ns in
         "$lab"-*) ip netns delete "$ns" ;;
@@ -219,6 +296,13 @@ node-exec)
     shift
     ip netns exec "$(node_ns "$node")" "$@"
     ;;
+ext-exec) ip netns exec "$(ext_ns)" "$@" ;;
+etcdctl)
+    ip netns exec "$(underlay_ns)" env ETCDCTL_API=3 etcdctl \
+        --endpoints "http://$etcd_ip:2379" "$@"
+    ;;
+etcd-start) etcd_start ;;
+etcd-stop) etcd_stop ;;
 agent-start)
     agent_start "$1"
     agent_wait_ready "$1"

@@ -2,15 +2,19 @@
 # Runs a private Open vSwitch (ovsdb-server + ovs-vswitchd, userspace
 # datapath) whose sockets, database, logs and pid files all live in DIR.
 #
-#   ovs.sh start DIR [NETNS]   start both daemons (inside NETNS if given)
+#   ovs.sh start DIR [NETNS [--flow-restore-wait]]
+#                              start both daemons (inside NETNS if given)
 #   ovs.sh stop DIR            stop the daemons started in DIR, by pid
 #   ovs.sh restart-vswitchd DIR [NETNS]
 #                              stop ovs-vswitchd and start it again with
 #                              flow-restore-wait set, as a node reboot would
 #   ovs.sh vsctl DIR ARGS...   ovs-vsctl against DIR's database
 #
-# ovs-vswitchd starts with other_config:flow-restore-wait=true, so that it
-# forwards nothing until sluiced has installed its flows and cleared it.
+# A restarted ovs-vswitchd (restart-vswitchd, or start with
+# --flow-restore-wait on a node that already has sluice state) comes up
+# with other_config:flow-restore-wait=true, so that it forwards nothing
+# until sluiced has installed its flows and cleared it.  A node's first
+# start has no flows to wait for.
 set -euo pipefail
 
 cmd=${1:?usage: ovs.sh start|stop|vsctl DIR ...}
@@ -53,7 +57,10 @@ netns_run() {
 }
 
 start_vswitchd() {
-    vsctl --no-wait set Open_vSwitch . other_config:flow-restore-wait=true
+    if [ "${flow_restore_wait:-}" = --flow-restore-wait ]; then
+        vsctl --no-wait set Open_vSwitch . \
+            other_config:flow-restore-wait=true
+    fi
     netns_run ovs-vswitchd "unix:$dir/db.sock" \
         --pidfile="$dir/ovs-vswitchd.pid" \
         --unixctl="$dir/ovs-vswitchd.ctl" \
@@ -63,6 +70,7 @@ start_vswitchd() {
 case $cmd in
 start)
     netns=${1:-}
+    flow_restore_wait=${2:-}
     mkdir -p "$dir"
     [ -f "$dir/conf.db" ] || ovsdb-tool create "$dir/conf.db" "$schema"
     netns_run ovsdb-server "$dir/conf.db" \
@@ -75,6 +83,7 @@ start)
     ;;
 restart-vswitchd)
     netns=${1:-}
+    flow_restore_wait=--flow-restore-wait
     stop_pidfile "$dir/ovs-vswitchd.pid"
     start_vswitchd
     ;;

@@ -17,10 +17,23 @@ struct agent_config {
     char *bridge;         /* Integration bridge (br-int). */
     char *datapath_type;  /* "netdev" (userspace) or "system". */
     char *gateway_port;   /* Internal port to the host (sluice-gw0). */
-    uint32_t mtu;         /* MTU of pod interfaces and the gateway. */
+    uint32_t mtu;         /* Pod MTU; 0 derives it from the uplink. */
     char *ovs_rundir;     /* Holds db.sock and BRIDGE.mgmt. */
     char *cni_socket;     /* Where the CNI shim connects. */
     char *state_dir;      /* Persistent state (IPAM). */
+
+    /* Cluster (all optional: without etcd_endpoints the node is alone). */
+    char *etcd_endpoints; /* Comma-separated etcd client URLs. */
+    char *etcd_prefix;    /* Key prefix, default /sluice/. */
+    char *etcd_ca_file;   /* TLS: CA bundle, client cert and key. */
+    char *etcd_cert_file;
+    char *etcd_key_file;
+    char *cluster_cidr;   /* Pod subnets are carved from this... */
+    uint32_t node_cidr_prefix; /* ...with this prefix length (24). */
+    char *node_ip;        /* Underlay address: the tunnel end. */
+    char *node_labels;    /* k=v,k=v: for egress pool selection. */
+    char *tunnel_type;    /* geneve (default) or vxlan. */
+    char *uplink_interface; /* Its MTU gives the pod MTU (br-phy). */
     enum slog_level log_level;
 };
 

@@ -19,6 +19,7 @@
 
 #include "sluice/agent-config.h"
 #include "sluice/pipeline.h"
+#include "sluice/tunnel.h"
 
 struct cni_request;
 struct cni_env;
@@ -32,6 +33,9 @@ struct agent {
     struct ofctl *ofctl;
     struct cni_server *cni;
     struct pipeline_node node;   /* Gateway facts for flow builders. */
+    bool overlay;                /* Tunnels to other nodes? */
+    enum tunnel_type tunnel_type;
+    struct in_addr node_ip;      /* Underlay address, with an overlay. */
     struct in_addr pod_network;  /* Pod CIDR's network address. */
     uint8_t pod_prefix_len;      /* Its prefix length. */
 

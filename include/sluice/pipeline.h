@@ -34,6 +34,14 @@ struct pipeline_node {
     struct in_addr gateway_ip;  /* Pod subnet's gateway (host side). */
     uint8_t gateway_mac[6];     /* MAC of the gateway port. */
     uint32_t gateway_ofport;    /* OpenFlow port of the gateway. */
+    uint32_t tunnel_ofport;     /* Flow-based tunnel port, 0 if none. */
+};
+
+/* One remote node, reached through the tunnel. */
+struct pipeline_peer {
+    struct in_addr ip;          /* Its underlay address (tunnel end). */
+    struct in_addr subnet;      /* Its pod subnet... */
+    uint8_t prefix_len;         /* ...and prefix length. */
 };
 
 /* One local pod. */
@@ -50,6 +58,17 @@ int pipeline_add_fixed_flows(struct ofctl *);
 int pipeline_add_gateway_flows(struct ofctl *, const struct pipeline_node *);
 int pipeline_add_pod_flows(struct ofctl *, const struct pipeline_node *,
                            const struct pipeline_pod *);
+
+/* The tunnel port's catch-all: tunnel packets from addresses that are not
+ * registered nodes are dropped (and counted) in Classifier. */
+int pipeline_add_tunnel_flows(struct ofctl *, const struct pipeline_node *);
+
+/* Accepts tunnel traffic from 'peer' and routes its pod subnet to it.  The
+ * flows' owner is the peer's subnet, so a node that changes address is
+ * restated, and one that leaves is removed, with a couple of flows. */
+int pipeline_add_peer_flows(struct ofctl *, const struct pipeline_node *,
+                            const struct pipeline_peer *);
+void pipeline_remove_peer_flows(struct ofctl *, struct in_addr subnet);
 
 /* Removes the flows of the pod on 'ofport'. */
 void pipeline_remove_pod_flows(struct ofctl *, uint32_t ofport);
