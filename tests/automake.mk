@@ -10,3 +10,4 @@ include tests/unit/podif.mk
 include tests/unit/ofctl.mk
 include tests/unit/ovsdb.mk
 include tests/unit/mtu.mk
+include tests/unit/peers.mk
