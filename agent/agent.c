@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sluice/cluster.h"
 #include "sluice/cni-server.h"
 #include "sluice/ipam.h"
 #include "sluice/log.h"
@@ -34,6 +35,7 @@ SLOG_MODULE(agent);
 static void node_setup(struct agent *);
 static void node_setup_done(struct agent *);
 static void add_tunnel_port(struct agent *);
+static struct pipeline_peer to_pipeline_peer(const struct peer *);
 
 void
 agent_update_ready(struct agent *agent)
@@ -77,6 +79,9 @@ on_flows_synced(void *aux, bool synced)
     struct agent *agent = aux;
     agent->flows_synced = synced;
     if (synced) {
+        /* Whatever changed while the sync was in flight. */
+        ofctl_commit(agent->ofctl, NULL, NULL);
+
         /* Only now may ovs-vswitchd forward: every flow is in. */
         static const char *const remove[] = {"flow-restore-wait", NULL};
         ovsdb_client_update_map(agent->ovsdb, OVSDB_OPEN_VSWITCH, NULL,
@@ -112,6 +117,11 @@ start_flows(struct agent *agent, uint8_t round, int stale_round)
     }
     if (!error) {
         error = pods_add_all_flows(agent);
+    }
+    for (const struct peer *peer = agent->peers.head; !error && peer;
+         peer = peer->next) {
+        struct pipeline_peer pp = to_pipeline_peer(peer);
+        error = pipeline_add_peer_flows(agent->ofctl, &agent->node, &pp);
     }
     if (error) {
         return error;
@@ -443,11 +453,69 @@ derive_pod_mtu(const struct agent *agent)
     return pod_mtu;
 }
 
+/* Second half of the start, once the pod subnet is known. */
+static int
+start_node(struct agent *agent, const char *pod_cidr)
+{
+    const struct agent_config *c = &agent->config;
+    char err[256];
+    int error = ipam_open(&agent->ipam, c->state_dir, pod_cidr, err,
+                          sizeof err);
+    if (error) {
+        SLOG_ERR("node %s: %s", c->node_name, err);
+        return error;
+    }
+    agent->pod_network = ipam_network(agent->ipam);
+    agent->pod_prefix_len = ipam_prefix_len(agent->ipam);
+    agent->node.gateway_ip = ipam_gateway(agent->ipam);
+
+    /* The gateway MAC follows from its IP, so it survives restarts of
+     * everything. */
+    const uint8_t *ip = (const uint8_t *) &agent->node.gateway_ip.s_addr;
+    uint8_t mac[6] = {0x0a, 0x58, ip[0], ip[1], ip[2], ip[3]};
+    memcpy(agent->node.gateway_mac, mac, sizeof mac);
+
+    char db[PATH_MAX];
+    int n = snprintf(db, sizeof db, "%s/db.sock", c->ovs_rundir);
+    if (n < 0 || (size_t) n >= sizeof db) {
+        SLOG_ERR("node %s: ovs_rundir too long", c->node_name);
+        return ENAMETOOLONG;
+    }
+    static const struct ovsdb_client_cbs cbs = {
+        .connected = on_ovsdb_connected,
+        .disconnected = on_ovsdb_disconnected,
+    };
+    error = ovsdb_client_create(agent->loop, db, &cbs, agent, &agent->ovsdb);
+    if (error) {
+        SLOG_ERR("node %s: ovsdb client for %s: %s", c->node_name, db,
+                 strerror(error));
+        return error;
+    }
+    SLOG_INFO("node %s: started (pod CIDR %s, bridge %s, MTU %u%s%s)",
+              c->node_name, pod_cidr, c->bridge, c->mtu,
+              agent->overlay ? ", tunnels " : "",
+              agent->overlay ? tunnel_type_to_string(agent->tunnel_type) : "");
+    return 0;
+}
+
+static void
+start_with_subnet(struct agent *agent, const char *pod_cidr)
+{
+    int error = start_node(agent, pod_cidr);
+    if (error) {
+        SLOG_ERR("node %s: cannot start: %s", agent->config.node_name,
+                 strerror(error));
+        agent->fatal_error = error;
+        uv_stop(agent->loop);
+    }
+}
+
 int
 agent_start(struct agent *agent, uv_loop_t *loop, struct agent_config *config)
 {
     memset(agent, 0, sizeof *agent);
     agent->loop = loop;
+    peers_init(&agent->peers);
     agent->config = *config;
     memset(config, 0, sizeof *config);
     const struct agent_config *c = &agent->config;
@@ -471,23 +539,6 @@ agent_start(struct agent *agent, uv_loop_t *loop, struct agent_config *config)
         agent->config.mtu = derive_pod_mtu(agent);
     }
 
-    char err[256];
-    error = ipam_open(&agent->ipam, c->state_dir, c->pod_cidr, err,
-                          sizeof err);
-    if (error) {
-        SLOG_ERR("node %s: %s", c->node_name, err);
-        return error;
-    }
-    agent->pod_network = ipam_network(agent->ipam);
-    agent->pod_prefix_len = ipam_prefix_len(agent->ipam);
-    agent->node.gateway_ip = ipam_gateway(agent->ipam);
-
-    /* The gateway MAC follows from its IP, so it survives restarts of
-     * everything. */
-    const uint8_t *ip = (const uint8_t *) &agent->node.gateway_ip.s_addr;
-    uint8_t mac[6] = {0x0a, 0x58, ip[0], ip[1], ip[2], ip[3]};
-    memcpy(agent->node.gateway_mac, mac, sizeof mac);
-
     error = podif_ctx_create(&agent->podif);
     if (error) {
         SLOG_ERR("node %s: netlink: %s", c->node_name, strerror(error));
@@ -506,30 +557,119 @@ agent_start(struct agent *agent, uv_loop_t *loop, struct agent_config *config)
         return error;
     }
 
-    char db[PATH_MAX];
-    int n = snprintf(db, sizeof db, "%s/db.sock", c->ovs_rundir);
-    if (n < 0 || (size_t) n >= sizeof db) {
-        SLOG_ERR("node %s: ovs_rundir too long", c->node_name);
-        return ENAMETOOLONG;
+    if (c->etcd_endpoints) {
+        error = cluster_start(agent, start_with_subnet, &agent->cluster);
+        if (error) {
+            return error;
+        }
+    } else {
+        error = start_node(agent, c->pod_cidr);
+        if (error) {
+            return error;
+        }
     }
-    static const struct ovsdb_client_cbs cbs = {
-        .connected = on_ovsdb_connected,
-        .disconnected = on_ovsdb_disconnected,
-    };
-    error = ovsdb_client_create(loop, db, &cbs, agent, &agent->ovsdb);
-    if (error) {
-        SLOG_ERR("node %s: ovsdb client for %s: %s", c->node_name, db,
-                 strerror(error));
-        return error;
-    }
-    SLOG_INFO("node %s: started (pod CIDR %s, bridge %s, MTU %u)",
-              c->node_name, c->pod_cidr, c->bridge, c->mtu);
     return 0;
+}
+
+static struct pipeline_peer
+to_pipeline_peer(const struct peer *peer)
+{
+    struct pipeline_peer pp = {
+        .ip = peer->ip,
+        .subnet = peer->subnet,
+        .prefix_len = peer->prefix_len,
+    };
+    return pp;
+}
+
+static void
+commit_peer_flows(struct agent *agent)
+{
+    if (agent->ofctl && agent->flows_synced) {
+        ofctl_commit(agent->ofctl, NULL, NULL);
+    }
+}
+
+void
+agent_peer_update(struct agent *agent, const struct peer *new)
+{
+    if (!strcmp(new->name, agent->config.node_name)) {
+        return;
+    }
+    struct in_addr old_subnet;
+    int change = peers_upsert(&agent->peers, new, &old_subnet);
+    if (change == PEER_UNCHANGED) {
+        return;
+    } else if (change < 0) {
+        SLOG_ERR("node %s: out of memory for peer %s",
+                 agent->config.node_name, new->name);
+        return;
+    }
+    char ip[INET_ADDRSTRLEN], subnet[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &new->ip, ip, sizeof ip);
+    inet_ntop(AF_INET, &new->subnet, subnet, sizeof subnet);
+    SLOG_INFO("node %s: peer %s %s at %s, pod subnet %s/%u",
+              agent->config.node_name, new->name,
+              change == PEER_ADDED ? "joined" : "changed", ip, subnet,
+              new->prefix_len);
+    if (!agent->ofctl) {
+        return;   /* start_flows() states every peer. */
+    }
+    if (change == PEER_MODIFIED && old_subnet.s_addr != new->subnet.s_addr) {
+        pipeline_remove_peer_flows(agent->ofctl, old_subnet);
+    }
+    struct pipeline_peer pp = to_pipeline_peer(new);
+    if (!pipeline_add_peer_flows(agent->ofctl, &agent->node, &pp)) {
+        commit_peer_flows(agent);
+    }
+}
+
+static void
+forget_peer(struct agent *agent, struct peer *removed)
+{
+    SLOG_INFO("node %s: peer %s left", agent->config.node_name,
+              removed->name);
+    if (agent->ofctl) {
+        pipeline_remove_peer_flows(agent->ofctl, removed->subnet);
+    }
+    free(removed->labels);
+}
+
+void
+agent_peer_remove(struct agent *agent, const char *name)
+{
+    struct peer removed;
+    if (peers_remove(&agent->peers, name, &removed)) {
+        forget_peer(agent, &removed);
+        commit_peer_flows(agent);
+    }
+}
+
+void
+agent_peers_resync_begin(struct agent *agent)
+{
+    peers_mark_stale(&agent->peers);
+}
+
+void
+agent_peers_resync_end(struct agent *agent)
+{
+    struct peer removed;
+    bool any = false;
+    while (peers_sweep_one(&agent->peers, &removed)) {
+        forget_peer(agent, &removed);
+        any = true;
+    }
+    if (any) {
+        commit_peer_flows(agent);
+    }
 }
 
 void
 agent_stop(struct agent *agent)
 {
+    cluster_destroy(agent->cluster);
+    agent->cluster = NULL;
     cni_server_destroy(agent->cni);
     agent->cni = NULL;
     ofctl_destroy(agent->ofctl);
@@ -537,6 +677,7 @@ agent_stop(struct agent *agent)
     ovsdb_client_destroy(agent->ovsdb);
     agent->ovsdb = NULL;
     pods_destroy(agent);
+    peers_destroy(&agent->peers);
     podif_ctx_destroy(agent->podif);
     agent->podif = NULL;
     ipam_close(agent->ipam);

@@ -2,7 +2,11 @@
 noinst_HEADERS += \
 	include/sluice/agent.h \
 	include/sluice/agent-config.h \
+	include/sluice/cluster.h \
 	include/sluice/cni-server.h \
+	include/sluice/egress-model.h \
+	include/sluice/etcd.h \
+	include/sluice/etcd-wire.h \
 	include/sluice/ipam.h \
 	include/sluice/log.h \
 	include/sluice/ovsdb.h \
@@ -12,19 +16,23 @@ noinst_LIBRARIES += agent/libsluiceagent.a
 agent_libsluiceagent_a_SOURCES = \
 	agent/agent.c \
 	agent/agent-config.c \
+	agent/cluster.c \
 	agent/cni-server.c \
+	agent/egress-model.c \
+	agent/etcd.c \
+	agent/etcd-wire.c \
 	agent/ipam.c \
 	agent/log.c \
 	agent/ovsdb.c \
 	agent/podif.c \
 	agent/pods.c
 agent_libsluiceagent_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) \
-	$(LIBUV_CFLAGS) $(LIBNL_CFLAGS)
+	$(LIBUV_CFLAGS) $(LIBNL_CFLAGS) $(LIBCURL_CFLAGS)
 
 AGENT_LIBS = agent/libsluiceagent.a ofctl/libsluiceofctl.a \
 	tunnels/libsluicetunnels.a \
 	plugin/libsluicecni.a $(OVS_LIBS) $(LIBNL_LIBS) $(LIBUV_LIBS) \
-	$(JANSSON_LIBS)
+	$(JANSSON_LIBS) $(LIBCURL_LIBS)
 
 sbin_PROGRAMS += agent/sluiced
 agent_sluiced_SOURCES = agent/sluiced.c

@@ -1233,3 +1233,32 @@ ipam_usage(const struct ipam *ipam, size_t *total, size_t *used)
         *used = ipam->n_entries;
     }
 }
+
+int
+ipam_stored_cidr(const char *state_dir, char *cidr, size_t cidr_size)
+{
+    char *path;
+    if (asprintf(&path, "%s/%s", state_dir, IPAM_STORE_NAME) < 0) {
+        return ENOMEM;
+    }
+    if (access(path, F_OK)) {
+        int error = errno;
+        free(path);
+        return error;
+    }
+    json_error_t jerror;
+    json_t *root = json_load_file(path, 0, &jerror);
+    free(path);
+    if (!root) {
+        return EBADMSG;
+    }
+    const char *s = json_string_value(json_object_get(root, "cidr"));
+    int error = 0;
+    if (!s) {
+        error = EBADMSG;
+    } else if ((size_t) snprintf(cidr, cidr_size, "%s", s) >= cidr_size) {
+        error = ENAMETOOLONG;
+    }
+    json_decref(root);
+    return error;
+}

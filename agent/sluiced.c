@@ -51,5 +51,5 @@ main(int argc, char *argv[])
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_run(loop, UV_RUN_DEFAULT);
-    return EXIT_SUCCESS;
+    return agent.fatal_error ? EXIT_FAILURE : EXIT_SUCCESS;
 }

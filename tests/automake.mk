@@ -11,3 +11,25 @@ include tests/unit/ofctl.mk
 include tests/unit/ovsdb.mk
 include tests/unit/mtu.mk
 include tests/unit/peers.mk
+include tests/unit/etcd.mk
+
+# Benchmarks (issue #6): `make bench` runs them all against this build
+# (root needed; BENCH_FLAGS=--quick for a short run).  Timings are reported,
+# never asserted.
+dist_noinst_SCRIPTS += \
+	tests/bench/run.sh \
+	tests/bench/attach.sh \
+	tests/bench/storm.sh \
+	tests/bench/flows.sh \
+	tests/bench/footprint.sh \
+	tests/bench/report.py
+EXTRA_DIST += \
+	tests/bench/lib.sh \
+	tests/bench/cnirun.c \
+	tests/bench/RESULTS.md
+
+.PHONY: bench
+bench: all
+	SLUICE_BUILD=$(abs_top_builddir) $(abs_top_srcdir)/tests/bench/run.sh \
+		$(BENCH_FLAGS)
+include tests/unit/egress-model.mk

@@ -33,13 +33,15 @@
 #   lab.sh vsctl LAB NODE ARGS...  ovs-vsctl on the node's database
 #
 # Environment: SLUICE_BUILD (build tree, default _build/plain),
-# SLUICE_LAB_ROOT (state, default /tmp).
+# SLUICE_LAB_ROOT (state, default /tmp), SLUICE_LAB_POD_PREFIX (prefix
+# length of each node's pod CIDR 10.244.I.0/P given to `up`, default 24).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${SLUICE_BUILD:-$top/_build/plain}
 [[ $build = /* ]] || build=$top/$build
 lab_root=${SLUICE_LAB_ROOT:-/tmp}
+pod_prefix=${SLUICE_LAB_POD_PREFIX:-24}
 ovs_sh=$top/deploy/lab/ovs.sh
 
 cmd=${1:?usage: lab.sh COMMAND LAB ...}
@@ -176,6 +178,8 @@ lab_up() {
     local tunnel=${2:-geneve} i node nd ns ul ext
     [ -x "$build/agent/sluiced" ] || die "no build in $build (run deploy/build.sh)"
     [ ! -e "$dir" ] || die "lab $lab exists ($dir); run: lab.sh down $lab"
+    [[ $pod_prefix =~ ^(2[4-9]|30)$ ]] \
+        || die "SLUICE_LAB_POD_PREFIX must be 24-30: $pod_prefix"
     mkdir -p "$dir"
     ul=$(underlay_ns)
     ip netns add "$ul"
@@ -218,7 +222,9 @@ lab_up() {
     "node_name": "$node",
     "node_ip": "$(node_ip "$node")",
     "tunnel_type": "$tunnel",
-    "pod_cidr": "10.244.$i.0/24",
+    "pod_cidr": "10.244.$i.0/$pod_prefix",
+    "etcd_endpoints": "http://$etcd_ip:2379",
+    "cluster_cidr": "10.244.0.0/16",
     "ovs_rundir": "$nd/ovs",
     "cni_socket": "$nd/cni.sock",
     "state_dir": "$nd/state",

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "sluice/agent-config.h"
+#include "sluice/peers.h"
 #include "sluice/pipeline.h"
 #include "sluice/tunnel.h"
 
@@ -46,6 +47,10 @@ struct agent {
 
     struct pod *pods;            /* Pod table (pods.c). */
     size_t n_pods;
+
+    struct peers peers;          /* Remote nodes, from the datastore. */
+    struct cluster *cluster;     /* Datastore membership, or NULL. */
+    int fatal_error;             /* Why the agent stopped by itself. */
 };
 
 /* Starts the agent described by 'config' (taken over) on 'loop'.  Returns
@@ -58,6 +63,16 @@ void agent_stop(struct agent *);
 
 /* Recomputes 'agent->ready' after a change. */
 void agent_update_ready(struct agent *);
+
+/* Makes the flows toward remote node 'peer' (added or changed) match it,
+ * or removes those of the node named 'name'.  Both commit at once. */
+void agent_peer_update(struct agent *, const struct peer *peer);
+void agent_peer_remove(struct agent *, const char *name);
+
+/* Marks every peer stale before a full listing from the datastore, and
+ * removes those the listing did not mention after it. */
+void agent_peers_resync_begin(struct agent *);
+void agent_peers_resync_end(struct agent *);
 
 /* Pods (pods.c). */
 

@@ -86,6 +86,12 @@ struct ipam;
 int ipam_open(struct ipam **ipamp, const char *state_dir, const char *cidr,
               char *err, size_t err_size);
 
+/* Reads the pod CIDR of the store in 'state_dir' without opening it (a
+ * restarting node reuses its subnet even when the datastore is away).
+ * Returns 0 with the CIDR in 'cidr', ENOENT if there is no store, or
+ * another positive errno value. */
+int ipam_stored_cidr(const char *state_dir, char *cidr, size_t cidr_size);
+
 /* Releases the lock on the state directory and frees 'ipam' (which may be
  * NULL).  The store stays on disk. */
 void ipam_close(struct ipam *ipam);

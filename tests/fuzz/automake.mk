@@ -1,7 +1,7 @@
 # Fuzz targets for every parser of untrusted input.  Without --enable-fuzz
 # each target is linked with a replay driver and its seed corpus runs in
 # `make check`; with it (CC=clang) the targets link libFuzzer.
-FUZZ_TARGETS = tests/fuzz/fuzz-shim
+FUZZ_TARGETS = tests/fuzz/fuzz-shim tests/fuzz/fuzz-egress
 check_PROGRAMS += $(FUZZ_TARGETS)
 TESTS += tests/fuzz/replay-corpus.sh
 EXTRA_DIST += tests/fuzz/corpus
@@ -20,3 +20,8 @@ tests_fuzz_fuzz_shim_SOURCES = tests/fuzz/fuzz-shim.c $(fuzz_driver)
 tests_fuzz_fuzz_shim_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_fuzz_shim_LDFLAGS = $(fuzz_link_flags)
 tests_fuzz_fuzz_shim_LDADD = plugin/libsluicecni.a $(JANSSON_LIBS)
+
+tests_fuzz_fuzz_egress_SOURCES = tests/fuzz/fuzz-egress.c $(fuzz_driver)
+tests_fuzz_fuzz_egress_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_fuzz_egress_LDFLAGS = $(fuzz_link_flags)
+tests_fuzz_fuzz_egress_LDADD = agent/libsluiceagent.a $(JANSSON_LIBS)
