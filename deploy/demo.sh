@@ -49,19 +49,21 @@ for src in n1 n2 n3; do
 done
 
 say "TCP across nodes: 1 MB from web-n1 to db-n3"
-"$labsh" pod-exec "$lab" n3 db-n3 sh -c 'nc -l -p 5001 -q 1 | sha256sum > /tmp/sluice-demo-rx' &
+tmp=$(mktemp -d)
+cleanup() { "$labsh" down "$lab"; rm -rf "$tmp"; }
+head -c 1000000 /dev/urandom >"$tmp/tx"
+"$labsh" pod-exec "$lab" n3 db-n3 timeout 20 nc -l -p 5001 >"$tmp/rx" &
 rx=$!
 sleep 0.3
-head -c 1000000 /dev/urandom > /tmp/sluice-demo-tx
-"$labsh" pod-exec "$lab" n1 web-n1 nc -N -w 5 "${ip[db-n3]}" 5001 < /tmp/sluice-demo-tx
+"$labsh" pod-exec "$lab" n1 web-n1 timeout 20 nc -N -w 5 "${ip[db-n3]}" 5001 \
+    <"$tmp/tx"
 wait "$rx"
-if [ "$(sha256sum < /tmp/sluice-demo-tx)" = "$(cat /tmp/sluice-demo-rx)" ]; then
+if cmp -s "$tmp/tx" "$tmp/rx"; then
     echo "  1 MB arrived intact"
 else
-    echo "  TCP transfer corrupted"
+    echo "  TCP transfer failed: $(stat -c %s "$tmp/rx") of 1000000 bytes arrived"
     exit 1
 fi
-rm -f /tmp/sluice-demo-tx /tmp/sluice-demo-rx
 
 say "How n1 reaches the other nodes (ovs-ofctl dump-flows br-int --names)"
 "$labsh" ofctl "$lab" n1 dump-flows br-int --names --no-stats \
