@@ -10,7 +10,8 @@ noinst_HEADERS += \
 	include/sluice/ipam.h \
 	include/sluice/log.h \
 	include/sluice/ovsdb.h \
-	include/sluice/podif.h
+	include/sluice/podif.h \
+	include/sluice/rpc-server.h
 
 noinst_LIBRARIES += agent/libsluiceagent.a
 agent_libsluiceagent_a_SOURCES = \
@@ -25,7 +26,8 @@ agent_libsluiceagent_a_SOURCES = \
 	agent/log.c \
 	agent/ovsdb.c \
 	agent/podif.c \
-	agent/pods.c
+	agent/pods.c \
+	agent/rpc-server.c
 agent_libsluiceagent_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) \
 	$(LIBUV_CFLAGS) $(LIBNL_CFLAGS) $(LIBCURL_CFLAGS)
 

@@ -244,7 +244,7 @@ int
 etcd_grpc_code_to_errno(int code)
 {
     switch (code) {
-    case 1: /* CANCELLED */
+    case 1:  /* CANCELLED */
     case 10: /* ABORTED */
         return ECANCELED;
     case 3: /* INVALID_ARGUMENT */
@@ -255,7 +255,7 @@ etcd_grpc_code_to_errno(int code)
         return ENOENT;
     case 6: /* ALREADY_EXISTS */
         return EEXIST;
-    case 7: /* PERMISSION_DENIED */
+    case 7:  /* PERMISSION_DENIED */
     case 16: /* UNAUTHENTICATED */
         return EACCES;
     case 8: /* RESOURCE_EXHAUSTED */
@@ -299,8 +299,8 @@ json_parse_error(const json_t *root, int *code, char **message)
     }
 
     int64_t c = 0;
-    if (!etcd_json_int64(json_object_get(holder, code_name), &c)
-        || c < 0 || c > 1000) {
+    if (!etcd_json_int64(json_object_get(holder, code_name), &c) || c < 0
+        || c > 1000) {
         c = 0;
     }
     const json_t *m = json_object_get(holder, "message");
@@ -316,8 +316,8 @@ bool
 etcd_parse_error(const char *body, size_t len, int *code, char **message)
 {
     json_t *root = json_loadb(body, len, 0, NULL);
-    bool is_error = json_is_object(root)
-                    && json_parse_error(root, code, message);
+    bool is_error
+        = json_is_object(root) && json_parse_error(root, code, message);
     json_decref(root);
     return is_error;
 }
@@ -426,8 +426,7 @@ parse_kv(const json_t *j, const char *prefix, size_t prefix_len,
         return false;
     }
     if (kv->key_len < prefix_len || memcmp(kv->key, prefix, prefix_len)) {
-        *msg = xasprintf("malformed reply: key outside the prefix %s",
-                         prefix);
+        *msg = xasprintf("malformed reply: key outside the prefix %s", prefix);
         kv_uninit(kv);
         memset(kv, 0, sizeof *kv);
         return false;
@@ -555,8 +554,7 @@ parse_result(enum etcd_op_type type, const json_t *obj, const char *prefix,
 
     case ETCD_OP_DELETE:
         return get_int64(obj, "deleted", &r->count, msg)
-               && parse_kvs(obj, "prev_kvs", prefix, &r->kvs, &r->n_kvs,
-                            msg);
+               && parse_kvs(obj, "prev_kvs", prefix, &r->kvs, &r->n_kvs, msg);
 
     case ETCD_OP_TXN: {
         if (!get_bool(obj, "succeeded", &r->succeeded, msg)) {
@@ -599,8 +597,7 @@ parse_result(enum etcd_op_type type, const json_t *obj, const char *prefix,
             }
             /* Count it first, so that result_uninit() frees it. */
             r->n_responses++;
-            if (!parse_result(sub_type, sub, prefix, &r->responses[i],
-                              msg)) {
+            if (!parse_result(sub_type, sub, prefix, &r->responses[i], msg)) {
                 return false;
             }
         }
@@ -613,8 +610,7 @@ parse_result(enum etcd_op_type type, const json_t *obj, const char *prefix,
 
 int
 etcd_parse_result(enum etcd_op_type type, const char *body, size_t len,
-                  const char *prefix, struct etcd_result **resultp,
-                  char **msg)
+                  const char *prefix, struct etcd_result **resultp, char **msg)
 {
     *resultp = NULL;
     *msg = NULL;
@@ -634,8 +630,8 @@ etcd_parse_result(enum etcd_op_type type, const char *body, size_t len,
 }
 
 int
-etcd_parse_lease_grant(const char *body, size_t len, int64_t *id,
-                       int64_t *ttl, char **msg)
+etcd_parse_lease_grant(const char *body, size_t len, int64_t *id, int64_t *ttl,
+                       char **msg)
 {
     *msg = NULL;
     *id = *ttl = 0;
@@ -679,15 +675,15 @@ etcd_parse_lease_keepalive(const char *body, size_t len, int64_t *ttl,
 /* Streams. */
 
 struct etcd_stream {
-    char *buf;       /* 'buf[start, pos)': scanned part of the next value;
-                      * 'buf[pos, len)': not scanned yet. */
+    char *buf; /* 'buf[start, pos)': scanned part of the next value;
+                * 'buf[pos, len)': not scanned yet. */
     size_t len, cap;
     size_t start, pos;
-    size_t max;      /* Limit on 'len - start'. */
-    unsigned depth;  /* Bracket nesting at 'pos'. */
-    bool in_string;  /* Inside a JSON string at 'pos'. */
-    bool escape;     /* After a backslash in a string. */
-    bool broken;     /* Not a sequence of objects. */
+    size_t max;     /* Limit on 'len - start'. */
+    unsigned depth; /* Bracket nesting at 'pos'. */
+    bool in_string; /* Inside a JSON string at 'pos'. */
+    bool escape;    /* After a backslash in a string. */
+    bool broken;    /* Not a sequence of objects. */
 };
 
 struct etcd_stream *
@@ -728,6 +724,9 @@ etcd_stream_feed(struct etcd_stream *s, const void *data, size_t n)
     }
     if (n > s->max || s->len > s->max - n) {
         return EMSGSIZE;
+    }
+    if (!n) {
+        return 0;
     }
     if (s->len + n > s->cap) {
         size_t cap = s->cap ? s->cap : 4096;

@@ -110,8 +110,8 @@ struct list {
     struct list *prev, *next;
 };
 
-#define CONTAINER_OF(PTR, TYPE, MEMBER)                                    \
-    ((TYPE *)(void *)((char *)(PTR) - offsetof(TYPE, MEMBER)))
+#define CONTAINER_OF(PTR, TYPE, MEMBER)                                       \
+    ((TYPE *)(void *)((char *)(PTR)-offsetof(TYPE, MEMBER)))
 
 static void
 list_init(struct list *l)
@@ -216,21 +216,21 @@ printable(const char *s, size_t len, size_t max)
 struct etcd_client {
     uv_loop_t *loop;
     CURLM *multi;
-    uv_timer_t timer;         /* curl's timeout. */
-    char **endpoints;         /* URLs without a trailing '/'. */
+    uv_timer_t timer; /* curl's timeout. */
+    char **endpoints; /* URLs without a trailing '/'. */
     size_t n_endpoints;
-    size_t preferred;         /* Index of the endpoint to try first. */
-    char *prefix;             /* Key prefix. */
+    size_t preferred; /* Index of the endpoint to try first. */
+    char *prefix;     /* Key prefix. */
     size_t prefix_len;
-    char *ca_file;            /* TLS options, or NULL. */
+    char *ca_file; /* TLS options, or NULL. */
     char *cert_file;
     char *key_file;
-    unsigned timeout_ms;      /* Per request attempt. */
-    unsigned backoff_min_ms;  /* Watch reconnection backoff. */
+    unsigned timeout_ms;     /* Per request attempt. */
+    unsigned backoff_min_ms; /* Watch reconnection backoff. */
     unsigned backoff_max_ms;
-    struct list requests;     /* 'struct request's in flight. */
-    struct list watches;      /* 'struct etcd_watch'es. */
-    struct list keepers;      /* 'struct etcd_lease_keeper's. */
+    struct list requests; /* 'struct request's in flight. */
+    struct list watches;  /* 'struct etcd_watch'es. */
+    struct list keepers;  /* 'struct etcd_lease_keeper's. */
 };
 
 /* One socket that curl asked us to watch. */
@@ -296,14 +296,14 @@ struct etcd_watch {
     struct list node; /* In 'client->watches'. */
     struct etcd_client *client;
     struct transfer xfer;
-    uv_timer_t timer;   /* Reconnection. */
-    char *key;          /* Full key, with the prefix. */
+    uv_timer_t timer; /* Reconnection. */
+    char *key;        /* Full key, with the prefix. */
     size_t key_len;
-    char *range_end;    /* Or NULL for a single key. */
+    char *range_end; /* Or NULL for a single key. */
     size_t range_end_len;
-    bool prev_kv;       /* ETCD_PREV_KV. */
-    char *what;         /* For messages, e.g. "watch /sluice/ (prefix)". */
-    int64_t next_rev;   /* Start revision of the next connection. */
+    bool prev_kv;     /* ETCD_PREV_KV. */
+    char *what;       /* For messages, e.g. "watch /sluice/ (prefix)". */
+    int64_t next_rev; /* Start revision of the next connection. */
     struct etcd_watch_cbs cbs;
     void *aux;
 
@@ -325,14 +325,14 @@ struct etcd_lease_keeper {
     struct etcd_client *client;
     uv_timer_t timer;
     int64_t id;
-    int64_t ttl;          /* Seconds. */
-    uint64_t period_ms;   /* Between keepalives. */
-    uint64_t next_send;   /* uv_now() of the next keepalive. */
-    uint64_t deadline;    /* uv_now() by which a keepalive must succeed. */
-    uint64_t sent_at;     /* uv_now() when 'req' was sent. */
-    struct request *req;  /* Keepalive in flight, or NULL. */
-    bool failing;         /* The last keepalive failed (and was logged). */
-    bool lost;            /* 'cb' was called. */
+    int64_t ttl;         /* Seconds. */
+    uint64_t period_ms;  /* Between keepalives. */
+    uint64_t next_send;  /* uv_now() of the next keepalive. */
+    uint64_t deadline;   /* uv_now() by which a keepalive must succeed. */
+    uint64_t sent_at;    /* uv_now() when 'req' was sent. */
+    struct request *req; /* Keepalive in flight, or NULL. */
+    bool failing;        /* The last keepalive failed (and was logged). */
+    bool lost;           /* 'cb' was called. */
     etcd_lease_lost_cb *cb;
     void *aux;
 };
@@ -395,8 +395,8 @@ poll_cb(uv_poll_t *poll, int status, int events)
         }
     }
     int running;
-    CURLMcode mc = curl_multi_socket_action(client->multi, fd, flags,
-                                            &running);
+    CURLMcode mc
+        = curl_multi_socket_action(client->multi, fd, flags, &running);
     if (mc != CURLM_OK) {
         SLOG_ERR("etcd: curl_multi_socket_action: %s",
                  curl_multi_strerror(mc));
@@ -454,8 +454,8 @@ curl_timer_cb(uv_timer_t *timer)
 {
     struct etcd_client *client = timer->data;
     int running;
-    CURLMcode mc = curl_multi_socket_action(client->multi,
-                                            CURL_SOCKET_TIMEOUT, 0, &running);
+    CURLMcode mc = curl_multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT,
+                                            0, &running);
     if (mc != CURLM_OK) {
         SLOG_ERR("etcd: curl_multi_socket_action: %s",
                  curl_multi_strerror(mc));
@@ -471,8 +471,7 @@ timer_func(CURLM *multi, long timeout_ms, void *client_)
     if (timeout_ms < 0) {
         uv_timer_stop(&client->timer);
     } else {
-        uv_timer_start(&client->timer, curl_timer_cb, (uint64_t)timeout_ms,
-                       0);
+        uv_timer_start(&client->timer, curl_timer_cb, (uint64_t)timeout_ms, 0);
     }
     return 0;
 }
@@ -505,37 +504,35 @@ transfer_init(struct etcd_client *client, struct transfer *x,
     }
 
     CURL *e = x->easy;
-    bool ok = curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)x) == CURLE_OK
-              && curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb)
-                     == CURLE_OK
-              && curl_easy_setopt(e, CURLOPT_WRITEDATA, data) == CURLE_OK
-              && curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf)
-                     == CURLE_OK
-              && curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK
-              && curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers)
-                     == CURLE_OK
-              && curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK
-              /* etcd is never reached through an HTTP proxy. */
-              && curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK
-              && curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-                                  (long)CURL_HTTP_VERSION_1_1)
-                     == CURLE_OK
-              && curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                                  (long)client->timeout_ms)
-                     == CURLE_OK
-              /* Notice dead peers of long-lived watches. */
-              && curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK
-              && curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 10L) == CURLE_OK
-              && curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 5L) == CURLE_OK
-              && (!client->ca_file
-                  || curl_easy_setopt(e, CURLOPT_CAINFO, client->ca_file)
-                         == CURLE_OK)
-              && (!client->cert_file
-                  || curl_easy_setopt(e, CURLOPT_SSLCERT, client->cert_file)
-                         == CURLE_OK)
-              && (!client->key_file
-                  || curl_easy_setopt(e, CURLOPT_SSLKEY, client->key_file)
-                         == CURLE_OK);
+    bool ok
+        = curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)x) == CURLE_OK
+          && curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb) == CURLE_OK
+          && curl_easy_setopt(e, CURLOPT_WRITEDATA, data) == CURLE_OK
+          && curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf) == CURLE_OK
+          && curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK
+          && curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers) == CURLE_OK
+          && curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK
+          /* etcd is never reached through an HTTP proxy. */
+          && curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK
+          && curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                              (long)CURL_HTTP_VERSION_1_1)
+                 == CURLE_OK
+          && curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                              (long)client->timeout_ms)
+                 == CURLE_OK
+          /* Notice dead peers of long-lived watches. */
+          && curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK
+          && curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 10L) == CURLE_OK
+          && curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 5L) == CURLE_OK
+          && (!client->ca_file
+              || curl_easy_setopt(e, CURLOPT_CAINFO, client->ca_file)
+                     == CURLE_OK)
+          && (!client->cert_file
+              || curl_easy_setopt(e, CURLOPT_SSLCERT, client->cert_file)
+                     == CURLE_OK)
+          && (!client->key_file
+              || curl_easy_setopt(e, CURLOPT_SSLKEY, client->key_file)
+                     == CURLE_OK);
     return ok ? 0 : EINVAL;
 }
 
@@ -570,15 +567,14 @@ transfer_start(struct etcd_client *client, struct transfer *x,
 {
     char *url = xasprintf("%s%s", client->endpoints[x->endpoint], path);
     x->errbuf[0] = '\0';
-    bool ok = curl_easy_setopt(x->easy, CURLOPT_URL, url) == CURLE_OK
-              && curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE,
-                                  (long)strlen(body))
-                     == CURLE_OK
-              && curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, body)
-                     == CURLE_OK
-              && curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS,
-                                  (long)timeout_ms)
-                     == CURLE_OK;
+    bool ok
+        = curl_easy_setopt(x->easy, CURLOPT_URL, url) == CURLE_OK
+          && curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE,
+                              (long)strlen(body))
+                 == CURLE_OK
+          && curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, body) == CURLE_OK
+          && curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms)
+                 == CURLE_OK;
     free(url);
     if (!ok) {
         return EINVAL;
@@ -612,8 +608,7 @@ static int
 transfer_error(const struct transfer *x, CURLcode code, char **reason)
 {
     long os_errno = 0;
-    if (curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno)
-        != CURLE_OK) {
+    if (curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno) != CURLE_OK) {
         os_errno = 0;
     }
 
@@ -783,8 +778,7 @@ etcd_client_create(uv_loop_t *loop, const struct etcd_client_options *opts,
                != CURLM_OK
         || curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client)
                != CURLM_OK
-        || curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION,
-                             timer_func)
+        || curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, timer_func)
                != CURLM_OK
         || curl_multi_setopt(client->multi, CURLMOPT_TIMERDATA, client)
                != CURLM_OK) {
@@ -885,9 +879,8 @@ request_free(struct request *req)
  * and returns 0, or returns a positive errno value. */
 static int
 request_submit(struct etcd_client *client, enum request_type type,
-               const char *path, json_t *body, char *what,
-               unsigned timeout_ms, void *cb, void *aux,
-               struct request **reqp)
+               const char *path, json_t *body, char *what, unsigned timeout_ms,
+               void *cb, void *aux, struct request **reqp)
 {
     struct request *req = xcalloc(1, sizeof *req);
     req->client = client;
@@ -1044,8 +1037,7 @@ request_done(struct request *req, CURLcode code)
 
     if (code != CURLE_OK) {
         if (req->reply.overflow) {
-            reason = xasprintf("reply larger than %u bytes",
-                               ETCD_MAX_MESSAGE);
+            reason = xasprintf("reply larger than %u bytes", ETCD_MAX_MESSAGE);
             error = EMSGSIZE;
         } else {
             error = transfer_error(x, code, &reason);
@@ -1069,8 +1061,8 @@ request_done(struct request *req, CURLcode code)
             }
         }
         if (req->n_tried > 1) {
-            char *r = xasprintf("%s (tried %zu endpoints)", reason,
-                                req->n_tried);
+            char *r
+                = xasprintf("%s (tried %zu endpoints)", reason, req->n_tried);
             free(reason);
             reason = r;
         }
@@ -1272,11 +1264,11 @@ etcd_delete(struct etcd_client *client, const char *key, unsigned flags,
 
 struct etcd_txn {
     const struct etcd_client *client;
-    json_t *compare;  /* Arrays of Compare and RequestOp objects. */
+    json_t *compare; /* Arrays of Compare and RequestOp objects. */
     json_t *success;
     json_t *failure;
-    char *first_key;  /* First key named, for messages, or NULL. */
-    bool invalid;     /* A bad argument was given. */
+    char *first_key; /* First key named, for messages, or NULL. */
+    bool invalid;    /* A bad argument was given. */
 };
 
 struct etcd_txn *
@@ -1352,7 +1344,8 @@ etcd_txn_compare(struct etcd_txn *txn, const char *key,
         [ETCD_CMP_LEASE] = {"LEASE", "lease"},
     };
     const char *op_name = compare_op_name(op);
-    if (!key || !op_name || (unsigned)target >= sizeof targets / sizeof *targets
+    if (!key || !op_name
+        || (unsigned)target >= sizeof targets / sizeof *targets
         || !targets[target].target) {
         txn->invalid = true;
         return;
@@ -1463,17 +1456,16 @@ etcd_create(struct etcd_client *client, const char *key, const void *value,
 }
 
 int
-etcd_update_if(struct etcd_client *client, const char *key,
-               const void *value, size_t value_len, int64_t lease,
-               int64_t mod_revision, etcd_result_cb *cb, void *aux)
+etcd_update_if(struct etcd_client *client, const char *key, const void *value,
+               size_t value_len, int64_t lease, int64_t mod_revision,
+               etcd_result_cb *cb, void *aux)
 {
     if (!key || !cb || (!value && value_len) || mod_revision < 0) {
         return EINVAL;
     }
     struct etcd_txn *txn = etcd_txn_create(client);
     if (mod_revision) {
-        etcd_txn_compare(txn, key, ETCD_CMP_MOD, ETCD_CMP_EQUAL,
-                         mod_revision);
+        etcd_txn_compare(txn, key, ETCD_CMP_MOD, ETCD_CMP_EQUAL, mod_revision);
     } else {
         etcd_txn_compare(txn, key, ETCD_CMP_CREATE, ETCD_CMP_EQUAL, 0);
     }
@@ -1524,10 +1516,10 @@ lease_keepalive(struct etcd_client *client, int64_t id, unsigned timeout_ms,
     json_t *body = new_object();
     set(body, "ID", json_int64(id));
     struct request *req;
-    int error = request_submit(
-        client, REQ_LEASE_KEEPALIVE, "/v3/lease/keepalive", body,
-        xasprintf("lease keepalive %" PRId64, id), timeout_ms, (void *)cb,
-        aux, &req);
+    int error
+        = request_submit(client, REQ_LEASE_KEEPALIVE, "/v3/lease/keepalive",
+                         body, xasprintf("lease keepalive %" PRId64, id),
+                         timeout_ms, (void *)cb, aux, &req);
     if (!error) {
         req->lease = id;
         if (reqp) {
@@ -1538,8 +1530,8 @@ lease_keepalive(struct etcd_client *client, int64_t id, unsigned timeout_ms,
 }
 
 int
-etcd_lease_keepalive(struct etcd_client *client, int64_t id,
-                     etcd_lease_cb *cb, void *aux)
+etcd_lease_keepalive(struct etcd_client *client, int64_t id, etcd_lease_cb *cb,
+                     void *aux)
 {
     return lease_keepalive(client, id, client->timeout_ms, cb, aux, NULL);
 }
@@ -1728,9 +1720,8 @@ watch_write_cb(char *data, size_t size, size_t nmemb, void *w_)
 static char *
 watch_msg(const struct etcd_watch *w, const char *reason)
 {
-    return xasprintf("etcd %s: %s: %s",
-                     w->client->endpoints[w->xfer.endpoint], w->what,
-                     reason);
+    return xasprintf("etcd %s: %s: %s", w->client->endpoints[w->xfer.endpoint],
+                     w->what, reason);
 }
 
 static void watch_retry(struct etcd_watch *, int error, const char *reason);
@@ -1801,8 +1792,7 @@ watch_retry(struct etcd_watch *w, int error, const char *reason)
     char *msg = watch_msg(w, reason);
     unsigned delay = w->backoff_ms;
     if (!w->outage_logged) {
-        SLOG_WARN("%s; reconnecting from revision %" PRId64, msg,
-                  w->next_rev);
+        SLOG_WARN("%s; reconnecting from revision %" PRId64, msg, w->next_rev);
         w->outage_logged = true;
     } else {
         SLOG_DBG("%s; reconnecting in %u ms", msg, delay);
@@ -1848,8 +1838,8 @@ static void
 watch_handle(struct etcd_watch *w, const struct etcd_watch_response *r)
 {
     if (r->is_error) {
-        char *reason = xasprintf("%s (code %d)", r->error_message,
-                                 r->error_code);
+        char *reason
+            = xasprintf("%s (code %d)", r->error_message, r->error_code);
         int error = etcd_grpc_code_to_errno(r->error_code);
         if (watch_error_is_permanent(r->error_code)) {
             watch_fail(w, error, reason);
@@ -1910,9 +1900,9 @@ watch_handle(struct etcd_watch *w, const struct etcd_watch_response *r)
                 w->cbs.compacted(w->aux, r->compact_revision);
             }
         } else {
-            char *reason = xasprintf(
-                "canceled by etcd: %s",
-                r->cancel_reason ? r->cancel_reason : "no reason given");
+            char *reason = xasprintf("canceled by etcd: %s",
+                                     r->cancel_reason ? r->cancel_reason
+                                                      : "no reason given");
             watch_fail(w, ECANCELED, reason);
             free(reason);
         }
@@ -1930,8 +1920,9 @@ watch_process(struct etcd_watch *w)
             return;
         }
         if (error) {
-            watch_retry(w, EPROTO, "malformed stream: not a sequence of "
-                                   "JSON objects");
+            watch_retry(w, EPROTO,
+                        "malformed stream: not a sequence of "
+                        "JSON objects");
             return;
         }
         struct etcd_watch_response *r;
@@ -1958,8 +1949,8 @@ watch_done(struct etcd_watch *w, CURLcode code)
     curl_easy_getinfo(w->xfer.easy, CURLINFO_RESPONSE_CODE, &status);
 
     if (w->overflow) {
-        char *reason = xasprintf("message larger than %u bytes",
-                                 ETCD_MAX_MESSAGE);
+        char *reason
+            = xasprintf("message larger than %u bytes", ETCD_MAX_MESSAGE);
         watch_fail(w, EMSGSIZE, reason);
         free(reason);
     } else if (code != CURLE_OK) {
@@ -1999,10 +1990,9 @@ watch_done(struct etcd_watch *w, CURLcode code)
 }
 
 int
-etcd_watch_create(struct etcd_client *client, const char *key,
-                  unsigned flags, int64_t start_revision,
-                  const struct etcd_watch_cbs *cbs, void *aux,
-                  struct etcd_watch **watchp)
+etcd_watch_create(struct etcd_client *client, const char *key, unsigned flags,
+                  int64_t start_revision, const struct etcd_watch_cbs *cbs,
+                  void *aux, struct etcd_watch **watchp)
 {
     *watchp = NULL;
     if (!key || (flags & ~WATCH_FLAGS) || start_revision < 0) {

@@ -32,7 +32,7 @@ struct agent {
     struct podif_ctx *podif;
     struct ovsdb_client *ovsdb;
     struct ofctl *ofctl;
-    struct cni_server *cni;
+    struct rpc_server *cni;      /* The CNI shim's socket. */
     struct pipeline_node node;   /* Gateway facts for flow builders. */
     bool overlay;                /* Tunnels to other nodes? */
     enum tunnel_type tunnel_type;

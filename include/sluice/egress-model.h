@@ -276,7 +276,7 @@ int egress_pool_validate(const struct egress_pool *pool, char *err,
 
 /* Checks that 'pool' (new, or a new version of the pool of the same name)
  * may be stored next to the 'n_pools' existing 'pools' and 'n_egresses'
- * 'egresses' (a pool or egress named like 'pool' in 'pools' is the old
+ * 'egresses' (the pool named like 'pool' in 'pools', if any, is its old
  * version and is skipped).  Returns 0, EINVAL if egress_pool_validate()
  * fails, EEXIST if a range overlaps another pool's or holds the explicit IP
  * of an egress without a pool, EBUSY if an egress pins an IP of this pool

@@ -35,8 +35,7 @@ char *etcd_base64_encode(const void *data, size_t n);
  * Returns 0, or EINVAL (with '*datap' NULL) if 'text' is not canonical
  * padded base64: bad character or length, misplaced padding, non-zero
  * trailing bits. */
-int etcd_base64_decode(const char *text, size_t len, char **datap,
-                       size_t *np);
+int etcd_base64_decode(const char *text, size_t len, char **datap, size_t *np);
 
 /* Stores the int64 value of 'json', a JSON integer or a string of decimal
  * digits with an optional '-', in '*value' and returns true, or returns
@@ -56,8 +55,7 @@ int etcd_grpc_code_to_errno(int code);
 /* If the 'len' bytes at 'body' are a gateway error object, in either
  * form, stores its gRPC code (0 if absent) in '*code' and its malloc'd
  * message in '*message' and returns true; otherwise returns false. */
-bool etcd_parse_error(const char *body, size_t len, int *code,
-                      char **message);
+bool etcd_parse_error(const char *body, size_t len, int *code, char **message);
 
 /* Parses the JSON reply 'body' ('len' bytes) of a range, put, deleterange
  * or txn request, as 'type' says.  The keys in it must start with the
@@ -105,8 +103,7 @@ int etcd_stream_feed(struct etcd_stream *s, const void *data, size_t n);
  * and returns 0; returns EAGAIN if there is none yet, or EPROTO if the
  * input is not a sequence of objects (the stream is then unusable until
  * reset). */
-int etcd_stream_next(struct etcd_stream *s, const char **value,
-                     size_t *len);
+int etcd_stream_next(struct etcd_stream *s, const char **value, size_t *len);
 
 /* One message of a watch stream. */
 struct etcd_watch_response {
@@ -129,8 +126,7 @@ struct etcd_watch_response {
  * returns EPROTO with a malloc'd reason in '*msg'.  A response that has
  * no events, is not "created" and not "canceled" is a progress
  * notification: all events up to its revision have been sent. */
-int etcd_parse_watch_response(const char *json, size_t len,
-                              const char *prefix,
+int etcd_parse_watch_response(const char *json, size_t len, const char *prefix,
                               struct etcd_watch_response **responsep,
                               char **msg);
 

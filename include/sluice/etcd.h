@@ -55,12 +55,19 @@ struct etcd_lease_keeper;
 #define ETCD_MAX_MESSAGE (64u * 1024 * 1024)
 
 /* Flags of key operations. */
-#define ETCD_PREFIX 0x1     /* 'key' names all keys that start with it
-                             * ("" with ETCD_PREFIX: the whole prefix). */
-#define ETCD_KEYS_ONLY 0x2  /* Range: return keys without values. */
-#define ETCD_COUNT_ONLY 0x4 /* Range: return only the count. */
-#define ETCD_PREV_KV 0x8    /* Put, delete, watch: return the previous
-                             * key-value pair(s). */
+
+/* 'key' names all keys that start with it ("" with ETCD_PREFIX: all keys
+ * under the client's prefix). */
+#define ETCD_PREFIX 0x1
+
+/* Range: return keys without values. */
+#define ETCD_KEYS_ONLY 0x2
+
+/* Range: return only the count. */
+#define ETCD_COUNT_ONLY 0x4
+
+/* Put, delete, watch: return the previous key-value pair(s). */
+#define ETCD_PREV_KV 0x8
 
 struct etcd_client_options {
     const char *const *endpoints; /* NULL-terminated, non-empty list of
@@ -79,9 +86,9 @@ struct etcd_client_options {
 /* A key-value pair.  'key' and 'value' are NUL-terminated (for
  * convenience; they may also hold NULs, hence the lengths). */
 struct etcd_kv {
-    char *key;               /* Relative to the client's prefix. */
+    char *key; /* Relative to the client's prefix. */
     size_t key_len;
-    char *value;             /* "" for ETCD_KEYS_ONLY and deleted keys. */
+    char *value; /* "" for ETCD_KEYS_ONLY and deleted keys. */
     size_t value_len;
     int64_t create_revision; /* Revision of the key's creation. */
     int64_t mod_revision;    /* Revision of its last modification. */
@@ -99,16 +106,16 @@ enum etcd_op_type {
 /* The result of a range, put, delete or transaction. */
 struct etcd_result {
     enum etcd_op_type type;
-    int64_t revision;       /* The store's revision when it was served. */
-    struct etcd_kv *kvs;    /* RANGE: the pairs found, in key order.  PUT
-                             * with ETCD_PREV_KV: the pair replaced (none if
-                             * the key was new).  DELETE with ETCD_PREV_KV:
-                             * the pairs deleted. */
+    int64_t revision;    /* The store's revision when it was served. */
+    struct etcd_kv *kvs; /* RANGE: the pairs found, in key order.  PUT
+                          * with ETCD_PREV_KV: the pair replaced (none if
+                          * the key was new).  DELETE with ETCD_PREV_KV:
+                          * the pairs deleted. */
     size_t n_kvs;
-    int64_t count;          /* RANGE: number of keys in the range.  DELETE:
-                             * number of keys deleted. */
-    bool succeeded;         /* TXN: the comparisons held, so the "success"
-                             * operations ran (else the "failure" ones). */
+    int64_t count;  /* RANGE: number of keys in the range.  DELETE:
+                     * number of keys deleted. */
+    bool succeeded; /* TXN: the comparisons held, so the "success"
+                     * operations ran (else the "failure" ones). */
     struct etcd_result *responses; /* TXN: one per operation that ran. */
     size_t n_responses;
 };
@@ -116,8 +123,7 @@ struct etcd_result {
 /* Completion of a key operation: 'error' is 0 with 'result', or a positive
  * errno value with 'result' NULL and a message in 'msg'. */
 typedef void etcd_result_cb(void *aux, int error,
-                            const struct etcd_result *result,
-                            const char *msg);
+                            const struct etcd_result *result, const char *msg);
 
 /* Completion of an operation without a result ('msg' is NULL on
  * success). */
@@ -163,9 +169,9 @@ int etcd_delete(struct etcd_client *client, const char *key, unsigned flags,
 
 /* Creates 'key' with 'value' (and 'lease', 0 for none) if it does not
  * exist (create_revision == 0). */
-int etcd_create(struct etcd_client *client, const char *key,
-                const void *value, size_t value_len, int64_t lease,
-                etcd_result_cb *cb, void *aux);
+int etcd_create(struct etcd_client *client, const char *key, const void *value,
+                size_t value_len, int64_t lease, etcd_result_cb *cb,
+                void *aux);
 
 /* Sets 'key' to 'value' (and 'lease') if its mod_revision is still
  * 'mod_revision' (0: if it does not exist). */
@@ -211,8 +217,8 @@ void etcd_txn_destroy(struct etcd_txn *txn);
 /* Adds the comparison "'target' of 'key' 'op' 'value'" to 'txn'; 'target'
  * must not be ETCD_CMP_VALUE. */
 void etcd_txn_compare(struct etcd_txn *txn, const char *key,
-                      enum etcd_compare_target target,
-                      enum etcd_compare_op op, int64_t value);
+                      enum etcd_compare_target target, enum etcd_compare_op op,
+                      int64_t value);
 
 /* Adds the comparison "value of 'key' 'op' the 'value_len' bytes at
  * 'value'" (bytewise) to 'txn'.  An absent key never compares equal. */
@@ -253,8 +259,8 @@ int etcd_lease_keepalive(struct etcd_client *client, int64_t id,
 
 /* Revokes lease 'id', deleting the keys attached to it; ENOENT if it does
  * not exist. */
-int etcd_lease_revoke(struct etcd_client *client, int64_t id,
-                      etcd_done_cb *cb, void *aux);
+int etcd_lease_revoke(struct etcd_client *client, int64_t id, etcd_done_cb *cb,
+                      void *aux);
 
 /* Loss of a kept lease: 'error' is ENOENT if etcd no longer knows it, or
  * ETIMEDOUT if no keepalive succeeded for its TTL (etcd may have expired it
@@ -292,8 +298,8 @@ struct etcd_event {
 struct etcd_watch_cbs {
     /* Events, in revision order, each reported exactly once even across
      * reconnections.  'revision' is the store's revision when sent. */
-    void (*events)(void *aux, const struct etcd_event *events,
-                   size_t n_events, int64_t revision);
+    void (*events)(void *aux, const struct etcd_event *events, size_t n_events,
+                   int64_t revision);
 
     /* The watch is established (again, after a reconnection); etcd's
      * revision is 'revision'. */
