@@ -434,6 +434,55 @@ txcsum_off(int fd, const char *ifname)
     return ioctl(fd, SIOCETHTOOL, &ifr) ? errno : 0;
 }
 
+/* Writes 'value' to /proc/sys/net/FAMILY/conf/IFNAME/KEY.  Returns 0 or an
+ * errno value. */
+static int
+write_conf(const char *family, const char *ifname, const char *key,
+           const char *value)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/proc/sys/net/%s/conf/%s/%s", family,
+             ifname, key);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno;
+    }
+    size_t len = strlen(value);
+    int error = write(fd, value, len) == (ssize_t) len ? 0 : errno;
+    close(fd);
+    return error;
+}
+
+/* OVS reads the host end of a pod's veth with a packet socket, but the
+ * node's kernel sees the same frames: keep it out of the pod's traffic so
+ * that nothing bypasses SpoofGuard.  Strict reverse-path filtering drops
+ * IP from the pod (its address routes via the gateway port, not the veth),
+ * arp_ignore=8 never answers ARP there, and IPv6 is off so the host end
+ * sends nothing that reveals its MAC. */
+static int
+host_end_isolate(const char *ifname, char **errp, const char *netns)
+{
+    static const struct {
+        const char *family, *key, *value;
+    } settings[] = {
+        {"ipv4", "rp_filter", "1"},
+        {"ipv4", "arp_ignore", "8"},
+        {"ipv6", "disable_ipv6", "1"},
+    };
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+        int error = write_conf(settings[i].family, ifname, settings[i].key,
+                               settings[i].value);
+        if (error && !(error == ENOENT && !strcmp(settings[i].family,
+                                                  "ipv6"))) {
+            return podif_error(errp, error, NULL,
+                               "pod netns %s: set %s/%s on host interface "
+                               "%s", netns, settings[i].family,
+                               settings[i].key, ifname);
+        }
+    }
+    return 0;
+}
+
 /* Builds an nl_addr for IPv4 address 'a' with prefix 'plen' into '*addrp'.
  * Returns 0 or ENOMEM. */
 static int
@@ -795,6 +844,10 @@ podif_create(struct podif_ctx *ctx, const struct podif_spec *spec,
                     "pod netns %s: turn off TX checksum offload on host "
                     "interface %s",
                     spec->netns, spec->host_ifname);
+        goto rollback;
+    }
+    error = host_end_isolate(spec->host_ifname, errp, spec->netns);
+    if (error) {
         goto rollback;
     }
     nl_errinfo_clear(&ctx->ei);

@@ -769,10 +769,12 @@ on_retry(uv_timer_t *timer)
 static void
 schedule_retry(struct ofctl *ofctl)
 {
+    /* The switch is local: retry often, so that an ovs-vswitchd restart
+     * costs little more than its own start-up. */
     ofctl->backoff_ms = (ofctl->backoff_ms
-                         ? (ofctl->backoff_ms * 2 > 2000
-                            ? 2000 : ofctl->backoff_ms * 2)
-                         : 50);
+                         ? (ofctl->backoff_ms * 2 > 200
+                            ? 200 : ofctl->backoff_ms * 2)
+                         : 20);
     uv_timer_start(&ofctl->retry_timer, on_retry, ofctl->backoff_ms, 0);
 }
 
