@@ -24,7 +24,8 @@
  * RESOURCE_EXHAUSTED -> ENOSPC, PERMISSION_DENIED and UNAUTHENTICATED ->
  * EACCES, others -> EIO; the message then holds etcd's text and code.
  * Transport failures give the socket's errno (ECONNREFUSED...), ETIMEDOUT,
- * ECONNRESET, EPROTO (TLS) or EIO; a reply that cannot be parsed, EPROTO.
+ * ECONNRESET, EPROTO (TLS) or EIO; a reply that cannot be parsed, EPROTO;
+ * a reply larger than ETCD_MAX_MESSAGE, EMSGSIZE; another HTTP error, EIO.
  *
  * All functions must be called on the loop's thread.  No callback is ever
  * invoked from within the call that registered it: when a function returns
@@ -315,8 +316,9 @@ struct etcd_watch_cbs {
      * range's revision + 1. */
     void (*compacted)(void *aux, int64_t compact_revision);
 
-    /* The watch stopped because etcd canceled or rejected it for another
-     * reason (e.g. EACCES, EINVAL). */
+    /* The watch stopped because etcd canceled it (ECANCELED) or rejected
+     * it for good (EACCES, EINVAL, ENOSYS; EIO for an HTTP 4xx status), or
+     * because one message exceeded ETCD_MAX_MESSAGE (EMSGSIZE). */
     void (*failed)(void *aux, int error, const char *msg);
 };
 
@@ -325,7 +327,11 @@ struct etcd_watch_cbs {
  * watch is first established), with the previous pairs if 'flags' has
  * ETCD_PREV_KV.  Typical use: etcd_range() with ETCD_PREFIX, then watch
  * from the result's revision + 1.  'cbs' is copied.  Stores the watch in
- * '*watchp' and returns 0, or returns a positive errno value. */
+ * '*watchp' and returns 0, or returns a positive errno value.
+ *
+ * Each watch is one HTTP stream.  A server that vanishes without closing
+ * it is noticed by TCP keepalives (idle 10 s, then every 5 s, so about a
+ * minute with Linux's default probe count). */
 int etcd_watch_create(struct etcd_client *client, const char *key,
                       unsigned flags, int64_t start_revision,
                       const struct etcd_watch_cbs *cbs, void *aux,

@@ -106,20 +106,20 @@ END_TEST
 START_TEST(test_base64_invalid)
 {
     static const char *const bad[] = {
-        "Z",         /* Length not a multiple of 4. */
-        "Zg=",       /* Idem. */
-        "Zm9vY",     /* Idem. */
-        "Z===",      /* Too much padding. */
-        "====",      /* Only padding. */
-        "Zg=a",      /* Padding not at the end. */
-        "=Zg=",      /* Idem. */
-        "Zg==Zg==",  /* Padding in the middle. */
-        "Zm9v!mFy",  /* Not in the alphabet. */
-        "Zm 9",      /* Whitespace. */
-        "Zm9v\n",    /* Idem. */
-        "Zh==",      /* Non-zero trailing bits. */
-        "Zm9=",      /* Idem. */
-        "Zm-_",      /* URL-safe alphabet. */
+        "Z",        /* Length not a multiple of 4. */
+        "Zg=",      /* Idem. */
+        "Zm9vY",    /* Idem. */
+        "Z===",     /* Too much padding. */
+        "====",     /* Only padding. */
+        "Zg=a",     /* Padding not at the end. */
+        "=Zg=",     /* Idem. */
+        "Zg==Zg==", /* Padding in the middle. */
+        "Zm9v!mFy", /* Not in the alphabet. */
+        "Zm 9",     /* Whitespace. */
+        "Zm9v\n",   /* Idem. */
+        "Zh==",     /* Non-zero trailing bits. */
+        "Zm9=",     /* Idem. */
+        "Zm-_",     /* URL-safe alphabet. */
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char *dec = (char *)1;
@@ -250,8 +250,8 @@ END_TEST
 
 /* Wire format: replies (captured from etcd 3.4.23). */
 
-#define HDR(REV)                                                           \
-    "\"header\":{\"cluster_id\":\"15118495548433857066\",\"member_id\":"   \
+#define HDR(REV)                                                              \
+    "\"header\":{\"cluster_id\":\"15118495548433857066\",\"member_id\":"      \
     "\"13668033151171901709\",\"revision\":\"" REV "\",\"raft_term\":\"2\"}"
 
 static struct etcd_result *
@@ -272,8 +272,7 @@ parse_bad(enum etcd_op_type type, const char *body, const char *prefix)
     struct etcd_result *r = (struct etcd_result *)1;
     char *msg = NULL;
     ck_assert_int_eq(
-        etcd_parse_result(type, body, strlen(body), prefix, &r, &msg),
-        EPROTO);
+        etcd_parse_result(type, body, strlen(body), prefix, &r, &msg), EPROTO);
     ck_assert_ptr_null(r);
     ck_assert_ptr_nonnull(msg);
     free(msg);
@@ -351,7 +350,8 @@ END_TEST
 
 START_TEST(test_parse_put_delete)
 {
-    struct etcd_result *r = parse_ok(ETCD_OP_PUT, "{" HDR("6") "}", "/sluice/");
+    struct etcd_result *r
+        = parse_ok(ETCD_OP_PUT, "{" HDR("6") "}", "/sluice/");
     ck_assert_int_eq(r->revision, 6);
     ck_assert_uint_eq(r->n_kvs, 0);
     etcd_result_destroy(r);
@@ -462,8 +462,7 @@ START_TEST(test_parse_lease)
     char *msg;
     const char *b = "{" HDR("5") ",\"ID\":\"4111120190390944527\",\"TTL\":"
                                  "\"2\"}";
-    ck_assert_int_eq(etcd_parse_lease_grant(b, strlen(b), &id, &ttl, &msg),
-                     0);
+    ck_assert_int_eq(etcd_parse_lease_grant(b, strlen(b), &id, &ttl, &msg), 0);
     ck_assert_int_eq(id, 4111120190390944527LL);
     ck_assert_int_eq(ttl, 2);
 
@@ -474,14 +473,12 @@ START_TEST(test_parse_lease)
 
     b = "{\"result\":{" HDR("6") ",\"ID\":\"4111120190390944530\",\"TTL\":"
                                  "\"3\"}}\n";
-    ck_assert_int_eq(etcd_parse_lease_keepalive(b, strlen(b), &ttl, &msg),
-                     0);
+    ck_assert_int_eq(etcd_parse_lease_keepalive(b, strlen(b), &ttl, &msg), 0);
     ck_assert_int_eq(ttl, 3);
 
     /* A lease that etcd does not know: no TTL. */
     b = "{\"result\":{" HDR("7") ",\"ID\":\"4111120190390944530\"}}\n";
-    ck_assert_int_eq(etcd_parse_lease_keepalive(b, strlen(b), &ttl, &msg),
-                     0);
+    ck_assert_int_eq(etcd_parse_lease_keepalive(b, strlen(b), &ttl, &msg), 0);
     ck_assert_int_eq(ttl, 0);
 
     b = "{" HDR("7") ",\"TTL\":\"3\"}";
@@ -497,40 +494,67 @@ END_TEST
  * it, followed by a progress notification and a compaction; plus
  * synthetic messages: an event with a numeric type and a cancel reason
  * full of JSON syntax, and a stream error. */
-static const char watch_stream[]
-    = "{\"result\":{" HDR("7") ",\"created\":true}}\n"
-      "{\"result\":{" HDR("7") ",\"events\":["
-      "{\"kv\":{\"key\":\"L3NsdWljZS9h\",\"create_revision\":\"2\","
-      "\"mod_revision\":\"2\",\"version\":\"1\",\"value\":\"djE=\"}},"
-      "{\"kv\":{\"key\":\"L3NsdWljZS9i\",\"create_revision\":\"3\","
-      "\"mod_revision\":\"3\",\"version\":\"1\",\"value\":\"eA==\"}},"
-      "{\"type\":\"DELETE\",\"kv\":{\"key\":\"L3NsdWljZS9i\","
-      "\"mod_revision\":\"4\"},\"prev_kv\":{\"key\":\"L3NsdWljZS9i\","
-      "\"create_revision\":\"3\",\"mod_revision\":\"3\",\"version\":\"1\","
-      "\"value\":\"eA==\"}},"
-      "{\"kv\":{\"key\":\"L3NsdWljZS9h\",\"create_revision\":\"2\","
-      "\"mod_revision\":\"5\",\"version\":\"2\",\"value\":\"djI=\"},"
-      "\"prev_kv\":{\"key\":\"L3NsdWljZS9h\",\"create_revision\":\"2\","
-      "\"mod_revision\":\"2\",\"version\":\"1\",\"value\":\"djE=\"}},"
-      "{\"kv\":{\"key\":\"L3NsdWljZS9s\",\"create_revision\":\"6\","
-      "\"mod_revision\":\"6\",\"version\":\"1\",\"value\":\"eA==\","
-      "\"lease\":\"4111120190390944530\"}},"
-      "{\"type\":\"DELETE\",\"kv\":{\"key\":\"L3NsdWljZS9s\","
-      "\"mod_revision\":\"7\"},\"prev_kv\":{\"key\":\"L3NsdWljZS9s\","
-      "\"create_revision\":\"6\",\"mod_revision\":\"6\",\"version\":\"1\","
-      "\"value\":\"eA==\",\"lease\":\"4111120190390944530\"}}]}}\n"
-      "{\"result\":{" HDR("8") ",\"events\":[{\"kv\":{\"key\":"
-      "\"L3NsdWljZS93\",\"create_revision\":\"8\",\"mod_revision\":\"8\","
-      "\"version\":\"1\",\"value\":\"MQ==\"}}]}}\n"
-      "{\"result\":{" HDR("10") "}}\n"
-      "{\"result\":{\"header\":{\"revision\":11},\"events\":[{\"type\":1,"
-      "\"kv\":{\"key\":\"L3NsdWljZS93\",\"mod_revision\":11}}]}}"
-      "  {\"result\":{\"header\":{\"cluster_id\":\"15118495548433857066\","
-      "\"member_id\":\"13668033151171901709\",\"raft_term\":\"2\"},"
-      "\"canceled\":true,\"compact_revision\":\"8\",\"cancel_reason\":"
-      "\"odd \\\"}{[\\\\\"}}\r\n"
-      "{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":"
-      "\"transport is closing\",\"http_status\":\"Service Unavailable\"}}";
+static const char watch_stream[] = "{\"result\":{" HDR(
+    "7") ",\"created\":true}}\n"
+         "{\"result\":{" HDR(
+             "7") ",\"events\":["
+                  "{\"kv\":{\"key\":\"L3NsdWljZS9h\",\"create_revision\":"
+                  "\"2\","
+                  "\"mod_revision\":\"2\",\"version\":\"1\",\"value\":\"djE="
+                  "\"}},"
+                  "{\"kv\":{\"key\":\"L3NsdWljZS9i\",\"create_revision\":"
+                  "\"3\","
+                  "\"mod_revision\":\"3\",\"version\":\"1\",\"value\":\"eA=="
+                  "\"}},"
+                  "{\"type\":\"DELETE\",\"kv\":{\"key\":\"L3NsdWljZS9i\","
+                  "\"mod_revision\":\"4\"},\"prev_kv\":{\"key\":"
+                  "\"L3NsdWljZS9i\","
+                  "\"create_revision\":\"3\",\"mod_revision\":\"3\","
+                  "\"version\":\"1\","
+                  "\"value\":\"eA==\"}},"
+                  "{\"kv\":{\"key\":\"L3NsdWljZS9h\",\"create_revision\":"
+                  "\"2\","
+                  "\"mod_revision\":\"5\",\"version\":\"2\",\"value\":\"djI="
+                  "\"},"
+                  "\"prev_kv\":{\"key\":\"L3NsdWljZS9h\",\"create_revision\":"
+                  "\"2\","
+                  "\"mod_revision\":\"2\",\"version\":\"1\",\"value\":\"djE="
+                  "\"}},"
+                  "{\"kv\":{\"key\":\"L3NsdWljZS9s\",\"create_revision\":"
+                  "\"6\","
+                  "\"mod_revision\":\"6\",\"version\":\"1\",\"value\":\"eA=="
+                  "\","
+                  "\"lease\":\"4111120190390944530\"}},"
+                  "{\"type\":\"DELETE\",\"kv\":{\"key\":\"L3NsdWljZS9s\","
+                  "\"mod_revision\":\"7\"},\"prev_kv\":{\"key\":"
+                  "\"L3NsdWljZS9s\","
+                  "\"create_revision\":\"6\",\"mod_revision\":\"6\","
+                  "\"version\":\"1\","
+                  "\"value\":\"eA==\",\"lease\":\"4111120190390944530\"}}]}}\n"
+                  "{\"result\":{" HDR(
+                      "8") ",\"events\":[{\"kv\":{\"key\":"
+                           "\"L3NsdWljZS93\",\"create_revision\":\"8\",\"mod_"
+                           "revision\":\"8\","
+                           "\"version\":\"1\",\"value\":\"MQ==\"}}]}}\n"
+                           "{\"result\":{" HDR(
+                               "10") "}}\n"
+                                     "{\"result\":{\"header\":{\"revision\":"
+                                     "11},\"events\":[{\"type\":1,"
+                                     "\"kv\":{\"key\":\"L3NsdWljZS93\",\"mod_"
+                                     "revision\":11}}]}}"
+                                     "  "
+                                     "{\"result\":{\"header\":{\"cluster_id\":"
+                                     "\"15118495548433857066\","
+                                     "\"member_id\":\"13668033151171901709\","
+                                     "\"raft_term\":\"2\"},"
+                                     "\"canceled\":true,\"compact_revision\":"
+                                     "\"8\",\"cancel_reason\":"
+                                     "\"odd \\\"}{[\\\\\"}}\r\n"
+                                     "{\"error\":{\"grpc_code\":14,\"http_"
+                                     "code\":503,\"message\":"
+                                     "\"transport is "
+                                     "closing\",\"http_status\":\"Service "
+                                     "Unavailable\"}}";
 
 /* What watch_stream must parse into, one line per message. */
 static const char watch_expected[]
@@ -545,8 +569,7 @@ static const char watch_expected[]
       "canceled rev=0 compact=8 reason=odd \"}{[\\\n"
       "error code=14 transport is closing\n";
 
-static void
-append_str(char **out, const char *fmt, ...)
+static void append_str(char **out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
@@ -568,14 +591,12 @@ static void
 describe_response(char **out, const struct etcd_watch_response *r)
 {
     if (r->is_error) {
-        append_str(out, "error code=%d %s\n", r->error_code,
-                   r->error_message);
+        append_str(out, "error code=%d %s\n", r->error_code, r->error_message);
     } else if (r->created) {
         append_str(out, "created rev=%" PRId64 "\n", r->revision);
     } else if (r->canceled) {
         append_str(out,
-                   "canceled rev=%" PRId64 " compact=%" PRId64
-                   " reason=%s\n",
+                   "canceled rev=%" PRId64 " compact=%" PRId64 " reason=%s\n",
                    r->revision, r->compact_revision,
                    r->cancel_reason ? r->cancel_reason : "");
     } else if (!r->n_events) {
@@ -584,12 +605,11 @@ describe_response(char **out, const struct etcd_watch_response *r)
         append_str(out, "events rev=%" PRId64 ":", r->revision);
         for (size_t i = 0; i < r->n_events; i++) {
             const struct etcd_event *e = &r->events[i];
-            append_str(out,
-                       "%s %s %s=%s c%" PRId64 " m%" PRId64 " v%" PRId64,
+            append_str(out, "%s %s %s=%s c%" PRId64 " m%" PRId64 " v%" PRId64,
                        i ? " |" : "",
-                       e->type == ETCD_EVENT_PUT ? "PUT" : "DELETE",
-                       e->kv.key, e->kv.value, e->kv.create_revision,
-                       e->kv.mod_revision, e->kv.version);
+                       e->type == ETCD_EVENT_PUT ? "PUT" : "DELETE", e->kv.key,
+                       e->kv.value, e->kv.create_revision, e->kv.mod_revision,
+                       e->kv.version);
             if (e->kv.lease) {
                 append_str(out, " lease=%" PRId64, e->kv.lease);
             }
@@ -624,9 +644,9 @@ parse_stream(const char *text, size_t len, size_t (*next_chunk)(size_t *),
         while (!(error = etcd_stream_next(s, &value, &vlen))) {
             struct etcd_watch_response *r;
             char *msg = NULL;
-            ck_assert_msg(!etcd_parse_watch_response(value, vlen, "/sluice/",
-                                                     &r, &msg),
-                          "%s", msg);
+            ck_assert_msg(
+                !etcd_parse_watch_response(value, vlen, "/sluice/", &r, &msg),
+                "%s", msg);
             describe_response(&out, r);
             etcd_watch_response_destroy(r);
         }
@@ -667,8 +687,8 @@ START_TEST(test_watch_stream_splits)
     for (split_at = 0; split_at <= len; split_at++) {
         state = 0;
         char *out = parse_stream(watch_stream, len, chunk_split, &state);
-        ck_assert_msg(!strcmp(out, watch_expected),
-                      "split at %zu: got\n%s", split_at, out);
+        ck_assert_msg(!strcmp(out, watch_expected), "split at %zu: got\n%s",
+                      split_at, out);
         free(out);
     }
 
@@ -747,15 +767,15 @@ END_TEST
 
 /* Real etcd servers. */
 
-static char test_base[64];   /* /tmp/sluicetest-etcd-PID */
-static bool have_etcd;       /* etcd and etcdctl are installed. */
+static char test_base[64]; /* /tmp/sluicetest-etcd-PID */
+static bool have_etcd;     /* etcd and etcdctl are installed. */
 
 struct server {
     char name[16];
-    char dir[128];       /* test_base-NAME */
-    char url[64];        /* Client URL. */
+    char dir[128]; /* test_base-NAME */
+    char url[64];  /* Client URL. */
     char peer_url[64];
-    bool tls;            /* https with client certificates. */
+    bool tls; /* https with client certificates. */
     pid_t pid;
 };
 
@@ -782,8 +802,8 @@ path_in(const struct server *s, const char *file, char *buf, size_t size)
     ck_assert(n > 0 && (size_t)n < size);
 }
 
-static int
-run_shell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run_shell(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 static int
 run_shell(const char *fmt, ...)
@@ -1214,8 +1234,7 @@ do_put(struct etcd_client *c, const char *key, const char *value,
 {
     memset(s, 0, sizeof *s);
     ck_assert_int_eq(
-        etcd_put(c, key, value, strlen(value), lease, flags, result_cb, s),
-        0);
+        etcd_put(c, key, value, strlen(value), lease, flags, result_cb, s), 0);
     wait_sync(s);
     return s->error;
 }
@@ -1346,8 +1365,7 @@ START_TEST(test_kv)
 
     /* Bad arguments fail at once. */
     ck_assert_int_eq(etcd_range(c, NULL, 0, result_cb, &s), EINVAL);
-    ck_assert_int_eq(etcd_range(c, "x", ETCD_PREV_KV, result_cb, &s),
-                     EINVAL);
+    ck_assert_int_eq(etcd_range(c, "x", ETCD_PREV_KV, result_cb, &s), EINVAL);
     ck_assert_int_eq(etcd_put(c, "x", NULL, 1, 0, 0, result_cb, &s), EINVAL);
     ck_assert_int_eq(etcd_delete(c, "x", ETCD_KEYS_ONLY, result_cb, &s),
                      EINVAL);
@@ -1375,8 +1393,8 @@ START_TEST(test_errors)
     ck_assert(n > 0 && (size_t)n < sizeof expect);
     ck_assert_str_eq(s.msg, expect);
     ck_assert_int_eq(do_range(dead, "x/", ETCD_PREFIX, &s), ECONNREFUSED);
-    ck_assert_msg(strstr(s.msg, ": range /sluicetest/err/x/ (prefix): "),
-                  "%s", s.msg);
+    ck_assert_msg(strstr(s.msg, ": range /sluicetest/err/x/ (prefix): "), "%s",
+                  s.msg);
     etcd_client_destroy(dead);
 
     /* Failover: the dead endpoint first, then the live one. */
@@ -1436,9 +1454,8 @@ START_TEST(test_txn)
 
     /* Create if absent. */
     memset(&s, 0, sizeof s);
-    ck_assert_int_eq(etcd_create(c, "subnets/10.1.0.0", "n1", 2, 0,
-                                 result_cb, &s),
-                     0);
+    ck_assert_int_eq(
+        etcd_create(c, "subnets/10.1.0.0", "n1", 2, 0, result_cb, &s), 0);
     wait_sync(&s);
     ck_assert_int_eq(s.error, 0);
     ck_assert(s.succeeded);
@@ -1447,9 +1464,8 @@ START_TEST(test_txn)
     int64_t created = s.revision;
 
     memset(&s, 0, sizeof s);
-    ck_assert_int_eq(etcd_create(c, "subnets/10.1.0.0", "n2", 2, 0,
-                                 result_cb, &s),
-                     0);
+    ck_assert_int_eq(
+        etcd_create(c, "subnets/10.1.0.0", "n2", 2, 0, result_cb, &s), 0);
     wait_sync(&s);
     ck_assert_int_eq(s.error, 0);
     ck_assert(!s.succeeded);
@@ -1461,16 +1477,16 @@ START_TEST(test_txn)
 
     /* Update if unchanged. */
     memset(&s, 0, sizeof s);
-    ck_assert_int_eq(etcd_update_if(c, "subnets/10.1.0.0", "n3", 2, 0,
-                                    created, result_cb, &s),
+    ck_assert_int_eq(etcd_update_if(c, "subnets/10.1.0.0", "n3", 2, 0, created,
+                                    result_cb, &s),
                      0);
     wait_sync(&s);
     ck_assert(s.succeeded);
     int64_t updated = s.revision;
     ck_assert_int_gt(updated, created);
     memset(&s, 0, sizeof s);
-    ck_assert_int_eq(etcd_update_if(c, "subnets/10.1.0.0", "n4", 2, 0,
-                                    created, result_cb, &s),
+    ck_assert_int_eq(etcd_update_if(c, "subnets/10.1.0.0", "n4", 2, 0, created,
+                                    result_cb, &s),
                      0);
     wait_sync(&s);
     ck_assert(!s.succeeded);
@@ -1479,16 +1495,16 @@ START_TEST(test_txn)
 
     /* Delete if the value matches. */
     memset(&s, 0, sizeof s);
-    ck_assert_int_eq(etcd_delete_if_value(c, "subnets/10.1.0.0", "n1", 2,
-                                          result_cb, &s),
-                     0);
+    ck_assert_int_eq(
+        etcd_delete_if_value(c, "subnets/10.1.0.0", "n1", 2, result_cb, &s),
+        0);
     wait_sync(&s);
     ck_assert(!s.succeeded);
     ck_assert_str_eq(s.resp_kv[0].value, "n3");
     memset(&s, 0, sizeof s);
-    ck_assert_int_eq(etcd_delete_if_value(c, "subnets/10.1.0.0", "n3", 2,
-                                          result_cb, &s),
-                     0);
+    ck_assert_int_eq(
+        etcd_delete_if_value(c, "subnets/10.1.0.0", "n3", 2, result_cb, &s),
+        0);
     wait_sync(&s);
     ck_assert(s.succeeded);
     ck_assert_int_eq(s.resp_type[0], ETCD_OP_DELETE);
@@ -1514,8 +1530,7 @@ START_TEST(test_txn)
     etcd_txn_compare_value(txn, "gate", ETCD_CMP_NOT_EQUAL, "shut", 4);
     etcd_txn_compare(txn, "gate", ETCD_CMP_LEASE, ETCD_CMP_EQUAL, 0);
     etcd_txn_compare(txn, "gate", ETCD_CMP_MOD, ETCD_CMP_GREATER, 1);
-    etcd_txn_compare(txn, "gate", ETCD_CMP_CREATE, ETCD_CMP_LESS,
-                     INT64_MAX);
+    etcd_txn_compare(txn, "gate", ETCD_CMP_CREATE, ETCD_CMP_LESS, INT64_MAX);
     etcd_txn_put(txn, ETCD_TXN_SUCCESS, "x", "1", 1, 0, 0);
     etcd_txn_put(txn, ETCD_TXN_SUCCESS, "y", "2", 1, 0, 0);
     etcd_txn_delete(txn, ETCD_TXN_SUCCESS, "gate", ETCD_PREV_KV);
@@ -1550,7 +1565,7 @@ START_TEST(test_txn_race)
     loop_start();
     struct etcd_client *c[N];
     struct sync s[N];
-    char values[N][8];
+    char values[N][16];
     for (int i = 0; i < N; i++) {
         c[i] = client_for(main_server.url, "/sluicetest/race/");
     }
@@ -1560,7 +1575,8 @@ START_TEST(test_txn_race)
     for (int round = 0; round < 5; round++) {
         for (int i = 0; i < N; i++) {
             memset(&s[i], 0, sizeof s[i]);
-            snprintf(values[i], sizeof values[i], "n%d", i);
+            int n = snprintf(values[i], sizeof values[i], "n%d", i);
+            ck_assert(n > 0 && (size_t)n < sizeof values[i]);
             ck_assert_int_eq(etcd_create(c[i], "egress/192.0.2.7", values[i],
                                          strlen(values[i]), 0, result_cb,
                                          &s[i]),
@@ -1633,7 +1649,8 @@ struct lost {
     int64_t id;
     int error;
     char msg[256];
-    uint64_t when; /* uv_now() of the call. */
+    uint64_t when;                  /* uv_now() of the call. */
+    struct etcd_lease_keeper *self; /* Destroyed by the callback if set. */
 };
 
 static void
@@ -1646,6 +1663,10 @@ lost_cb(void *l_, int64_t id, int error, const char *msg)
     l->error = error;
     l->when = uv_now(&loop);
     snprintf(l->msg, sizeof l->msg, "%s", msg);
+    if (l->self) {
+        etcd_lease_keeper_destroy(l->self);
+        l->self = NULL;
+    }
 }
 
 START_TEST(test_lease_keeper)
@@ -1693,6 +1714,16 @@ START_TEST(test_lease_keeper)
     ck_assert_msg(strstr(l.msg, "not found"), "%s", l.msg);
     etcd_lease_keeper_destroy(k);
 
+    /* A keeper may be destroyed from its own callback. */
+    ck_assert_int_eq(do_grant(c, 3, &s), 0);
+    id = s.id;
+    memset(&l, 0, sizeof l);
+    ck_assert_int_eq(etcd_lease_keeper_create(c, id, 3, lost_cb, &l, &k), 0);
+    l.self = k;
+    ck_assert_int_eq(do_revoke(c, id, &s), 0);
+    ck_assert(run_until(&l.done, 3000));
+    ck_assert_ptr_null(l.self);
+
     /* A keeper that cannot reach etcd gives up after the TTL. */
     char url[64];
     int n = snprintf(url, sizeof url, "http://127.0.0.1:%d", free_port());
@@ -1701,8 +1732,8 @@ START_TEST(test_lease_keeper)
     memset(&l, 0, sizeof l);
     uv_update_time(&loop);
     start = uv_now(&loop);
-    ck_assert_int_eq(
-        etcd_lease_keeper_create(dead, 777, 1, lost_cb, &l, &k), 0);
+    ck_assert_int_eq(etcd_lease_keeper_create(dead, 777, 1, lost_cb, &l, &k),
+                     0);
     ck_assert(run_until(&l.done, 5000));
     ck_assert_int_eq(l.error, ETIMEDOUT);
     ck_assert_uint_ge(l.when - start, 900);
@@ -1972,9 +2003,8 @@ START_TEST(test_watch_restart)
     struct etcd_client *c = client_for(srv.url, "/sluicetest/rs/");
     struct recorder r;
     memset(&r, 0, sizeof r);
-    ck_assert_int_eq(etcd_watch_create(wc, "", ETCD_PREFIX, 0, &rec_cbs, &r,
-                                       &r.watch),
-                     0);
+    ck_assert_int_eq(
+        etcd_watch_create(wc, "", ETCD_PREFIX, 0, &rec_cbs, &r, &r.watch), 0);
     while (!r.n_connected) {
         uv_run(&wloop, UV_RUN_ONCE);
     }
@@ -1990,9 +2020,10 @@ START_TEST(test_watch_restart)
     while (!r.n_disconnected) {
         uv_run(&wloop, UV_RUN_ONCE);
     }
-    ck_assert_msg(strstr(r.msg, srv.url) && strstr(r.msg, "watch "
-                                                          "/sluicetest/rs/ "
-                                                          "(prefix)"),
+    ck_assert_msg(strstr(r.msg, srv.url)
+                      && strstr(r.msg, "watch "
+                                       "/sluicetest/rs/ "
+                                       "(prefix)"),
                   "%s", r.msg);
     /* Failed reconnections are not reported again. */
     for (int i = 0; i < 5; i++) {
@@ -2021,8 +2052,9 @@ START_TEST(test_watch_restart)
     }
     ck_assert_uint_eq(r.n_events, 4);
     for (int i = 0; i < 4; i++) {
-        char key[8];
-        snprintf(key, sizeof key, "k%d", i + 1);
+        char key[16];
+        int n = snprintf(key, sizeof key, "k%d", i + 1);
+        ck_assert(n > 0 && (size_t)n < sizeof key);
         ck_assert_str_eq(r.ev[i].key, key);
         if (i) {
             ck_assert_int_eq(r.ev[i].mod_revision,
@@ -2121,8 +2153,8 @@ START_TEST(test_tls)
     opts.cert_file = opts.key_file = NULL;
     ck_assert_int_eq(etcd_client_create(&loop, &opts, &c), 0);
     ck_assert_int_ne(do_range(c, "a", 0, &s), 0);
-    ck_assert_msg(strstr(s.msg, srv.url) && strstr(s.msg, "range "),
-                  "%s", s.msg);
+    ck_assert_msg(strstr(s.msg, srv.url) && strstr(s.msg, "range "), "%s",
+                  s.msg);
     etcd_client_destroy(c);
 
     /* Without our CA we refuse etcd. */
@@ -2220,8 +2252,7 @@ etcd_suite(void)
         tcase_add_test(real, test_tls);
         tcase_add_test(real, test_destroy_busy);
         tcase_add_test(real, test_watch_compacted);
-        tcase_add_unchecked_fixture(real, main_server_setup,
-                                    cleanup_servers);
+        tcase_add_unchecked_fixture(real, main_server_setup, cleanup_servers);
         tcase_set_timeout(real, 120);
         suite_add_tcase(s, real);
     }
@@ -2254,8 +2285,7 @@ main(void)
     if (n < 0 || (size_t)n >= sizeof test_base) {
         return EXIT_FAILURE;
     }
-    have_etcd = in_path("etcd") && in_path("etcdctl")
-                && in_path("openssl");
+    have_etcd = in_path("etcd") && in_path("etcdctl") && in_path("openssl");
     if (!have_etcd) {
         fprintf(stderr, "etcd, etcdctl or openssl not found: "
                         "skipping the tests against real etcd servers\n");
