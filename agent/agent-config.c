@@ -43,11 +43,17 @@ static const struct key {
     STRING_KEY(node_ip, "underlay IPv4 address of this node (tunnel end)"),
     STRING_KEY(node_labels, "node labels, k=v,k=v"),
     STRING_KEY(tunnel_type, "geneve (default) or vxlan"),
+    STRING_KEY(ctl_socket, "sluicectl's socket (default "
+                           "/run/sluice/ctl.sock)"),
     STRING_KEY(uplink_interface, "interface whose MTU bounds the pod MTU "
                                  "(default br-phy)"),
 #undef STRING_KEY
     {"mtu", KEY_UINT, offsetof(struct agent_config, mtu),
      "pod MTU (default: uplink MTU - tunnel overhead)", 576, 9000},
+    {"egress_bfd_interval_ms", KEY_UINT,
+     offsetof(struct agent_config, egress_bfd_interval_ms),
+     "BFD interval between egress nodes (default 100; failure is "
+     "declared after 3 missed)", 20, 10000},
     {"node_cidr_prefix", KEY_UINT,
      offsetof(struct agent_config, node_cidr_prefix),
      "prefix length of node subnets (default 24)", 16, 28},
@@ -244,6 +250,9 @@ agent_config_load(struct agent_config *config, int argc, char *argv[],
         host[sizeof host - 1] = '\0';
         config->node_name = strdup(host);
     }
+    if (!config->egress_bfd_interval_ms) {
+        config->egress_bfd_interval_ms = 100;
+    }
     if (!config->node_cidr_prefix) {
         config->node_cidr_prefix = 24;
     }
@@ -256,7 +265,8 @@ agent_config_load(struct agent_config *config, int argc, char *argv[],
         || set_default(config, &config->state_dir, "/var/lib/sluice")
         || set_default(config, &config->etcd_prefix, "/sluice/")
         || set_default(config, &config->tunnel_type, "geneve")
-        || set_default(config, &config->uplink_interface, "br-phy")) {
+        || set_default(config, &config->uplink_interface, "br-phy")
+        || set_default(config, &config->ctl_socket, "/run/sluice/ctl.sock")) {
         snprintf(err, err_size, "out of memory");
         return 2;
     }

@@ -15,6 +15,7 @@
 
 #include "sluice/cluster.h"
 #include "sluice/cni-server.h"
+#include "sluice/egress.h"
 #include "sluice/ipam.h"
 #include "sluice/log.h"
 #include "sluice/ofctl.h"
@@ -118,6 +119,9 @@ start_flows(struct agent *agent, uint8_t round, int stale_round)
     if (!error) {
         error = pods_add_all_flows(agent);
     }
+    if (!error && agent->egress) {
+        error = egress_controller_add_flows(agent->egress);
+    }
     for (const struct peer *peer = agent->peers.head; !error && peer;
          peer = peer->next) {
         struct pipeline_peer pp = to_pipeline_peer(peer);
@@ -139,6 +143,84 @@ on_round_saved(void *aux, int error, const char *msg)
     if (error) {
         SLOG_WARN("node %s: saving the flow round: %s",
                   agent->config.node_name, msg);
+    }
+}
+
+/* Writes 'value' into the sysctl file 'path', logging failure. */
+static void
+write_sysctl(const struct agent *agent, const char *path, const char *value)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, value, strlen(value)) != (ssize_t) strlen(value)) {
+        SLOG_WARN("node %s: cannot write %s to %s: %s",
+                  agent->config.node_name, value, path, strerror(errno));
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
+static void
+on_masquerade_exit(uv_process_t *process, int64_t status, int signal)
+{
+    struct agent *agent = process->data;
+    if (status || signal) {
+        SLOG_ERR("node %s: installing the pod masquerade rule failed "
+                 "(iptables exit %lld, signal %d); pods reach outside "
+                 "addresses only through egresses",
+                 agent->config.node_name, (long long) status, signal);
+    } else {
+        SLOG_INFO("node %s: pods leave the cluster with the node's address "
+                  "unless an egress selects them", agent->config.node_name);
+    }
+    uv_close((uv_handle_t *) process, (uv_close_cb) free);
+}
+
+/* The host routes pods' traffic that leaves the cluster: forwarding on,
+ * masquerade to the node's address (the one iptables call, at start, never
+ * on a pod's path), and proxy ARP on the uplink so that the kernel answers
+ * for egress IPs routed to the gateway port. */
+static void
+setup_host_networking(struct agent *agent)
+{
+    const struct agent_config *c = &agent->config;
+    write_sysctl(agent, "/proc/sys/net/ipv4/ip_forward", "1");
+    if (!agent->overlay) {
+        return;
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "/proc/sys/net/ipv4/conf/%s/proxy_arp",
+             c->uplink_interface);
+    write_sysctl(agent, path, "1");
+
+    char pod_cidr[32];
+    snprintf(pod_cidr, sizeof pod_cidr, "%s/%u",
+             inet_ntoa(agent->pod_network), agent->pod_prefix_len);
+    const char *cluster = c->cluster_cidr ? c->cluster_cidr : pod_cidr;
+    /* Check, then append: idempotent across agent restarts. */
+    char script[512];
+    snprintf(script, sizeof script,
+             "iptables -w -t nat -C POSTROUTING -s %s ! -d %s "
+             "-m comment --comment sluice -j MASQUERADE 2>/dev/null || "
+             "iptables -w -t nat -A POSTROUTING -s %s ! -d %s "
+             "-m comment --comment sluice -j MASQUERADE",
+             pod_cidr, cluster, pod_cidr, cluster);
+    char *args[] = {"/bin/sh", "-c", script, NULL};
+    uv_process_t *process = calloc(1, sizeof *process);
+    uv_process_options_t options = {
+        .file = "/bin/sh",
+        .args = args,
+        .exit_cb = on_masquerade_exit,
+    };
+    if (!process) {
+        return;
+    }
+    process->data = agent;
+    int error = uv_spawn(agent->loop, process, &options);
+    if (error) {
+        SLOG_ERR("node %s: cannot run iptables: %s", c->node_name,
+                 uv_strerror(error));
+        uv_close((uv_handle_t *) process, (uv_close_cb) free);
     }
 }
 
@@ -250,15 +332,7 @@ on_gateway_ofport(void *aux, int error, int64_t ofport, const char *msg)
         return;
     }
 
-    /* Routing between pods and the host's other interfaces. */
-    int fd = open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, "1", 1) != 1) {
-        SLOG_WARN("node %s: cannot enable IPv4 forwarding: %s",
-                  agent->config.node_name, strerror(errno));
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
+    setup_host_networking(agent);
 
     if (agent->overlay) {
         add_tunnel_port(agent);
@@ -396,6 +470,19 @@ on_ovsdb_connected(void *aux)
 }
 
 static void
+on_ovsdb_row_changed(void *aux, enum ovsdb_table table,
+                     enum ovsdb_row_event event, const struct ovsdb_row *old,
+                     const struct ovsdb_row *new)
+{
+    struct agent *agent = aux;
+    (void) event;
+    (void) old;
+    if (table == OVSDB_INTERFACE && new) {
+        egress_interface_changed(agent->egress, new);
+    }
+}
+
+static void
 on_ovsdb_disconnected(void *aux, int error, const char *reason)
 {
     struct agent *agent = aux;
@@ -453,6 +540,32 @@ derive_pod_mtu(const struct agent *agent)
     return pod_mtu;
 }
 
+static void
+on_ctl_done(void *aux, json_t *response)
+{
+    rpc_request_reply(aux, response);
+}
+
+/* sluicectl's requests: {"version": 1, "command": ..., "args": {...}}. */
+static void
+handle_ctl(void *aux, struct rpc_request *req, json_t *request)
+{
+    struct agent *agent = aux;
+    const char *command = json_string_value(json_object_get(request,
+                                                            "command"));
+    if (json_integer_value(json_object_get(request, "version")) != 1
+        || !command) {
+        rpc_request_reply(req, json_pack("{s:i, s:i, s:s}", "version", 1,
+                                         "status", 2, "error",
+                                         "malformed request (this agent "
+                                         "speaks control protocol 1)"));
+    } else {
+        egress_ctl_run(agent, cluster_etcd(agent->cluster), command,
+                       json_object_get(request, "args"), on_ctl_done, req);
+    }
+    json_decref(request);
+}
+
 /* Second half of the start, once the pod subnet is known. */
 static int
 start_node(struct agent *agent, const char *pod_cidr)
@@ -484,6 +597,7 @@ start_node(struct agent *agent, const char *pod_cidr)
     static const struct ovsdb_client_cbs cbs = {
         .connected = on_ovsdb_connected,
         .disconnected = on_ovsdb_disconnected,
+        .row_changed = on_ovsdb_row_changed,
     };
     error = ovsdb_client_create(agent->loop, db, &cbs, agent, &agent->ovsdb);
     if (error) {
@@ -553,12 +667,24 @@ agent_start(struct agent *agent, uv_loop_t *loop, struct agent_config *config)
     }
     error = cni_server_create(loop, c->cni_socket, pods_handle_cni, agent,
                               &agent->cni);
+    if (!error) {
+        error = make_parent_dir(c->ctl_socket);
+    }
+    if (!error) {
+        error = rpc_server_create(loop, c->ctl_socket, handle_ctl, agent,
+                                  &agent->ctl);
+    }
     if (error) {
         return error;
     }
 
     if (c->etcd_endpoints) {
         error = cluster_start(agent, start_with_subnet, &agent->cluster);
+        if (!error && agent->overlay) {
+            error = egress_controller_start(agent,
+                                            cluster_etcd(agent->cluster),
+                                            &agent->egress);
+        }
         if (error) {
             return error;
         }
@@ -668,6 +794,10 @@ agent_peers_resync_end(struct agent *agent)
 void
 agent_stop(struct agent *agent)
 {
+    rpc_server_destroy(agent->ctl);
+    agent->ctl = NULL;
+    egress_controller_destroy(agent->egress);
+    agent->egress = NULL;
     cluster_destroy(agent->cluster);
     agent->cluster = NULL;
     cni_server_destroy(agent->cni);

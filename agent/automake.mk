@@ -4,7 +4,9 @@ noinst_HEADERS += \
 	include/sluice/agent-config.h \
 	include/sluice/cluster.h \
 	include/sluice/cni-server.h \
+	include/sluice/egress.h \
 	include/sluice/egress-model.h \
+	include/sluice/egress-state.h \
 	include/sluice/etcd.h \
 	include/sluice/etcd-wire.h \
 	include/sluice/ipam.h \
@@ -19,7 +21,10 @@ agent_libsluiceagent_a_SOURCES = \
 	agent/agent-config.c \
 	agent/cluster.c \
 	agent/cni-server.c \
+	agent/egress.c \
+	agent/egress-ctl.c \
 	agent/egress-model.c \
+	agent/egress-state.c \
 	agent/etcd.c \
 	agent/etcd-wire.c \
 	agent/ipam.c \
@@ -40,3 +45,13 @@ sbin_PROGRAMS += agent/sluiced
 agent_sluiced_SOURCES = agent/sluiced.c
 agent_sluiced_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS)
 agent_sluiced_LDADD = $(AGENT_LIBS)
+
+# sluicectl, the operator CLI, and the control protocol shared with the agent.
+noinst_HEADERS += include/sluice/ctl-client.h include/sluice/ctl-proto.h
+agent_libsluiceagent_a_SOURCES += agent/ctl-client.c agent/ctl-proto.c
+
+sbin_PROGRAMS += agent/sluicectl
+agent_sluicectl_SOURCES = agent/sluicectl.c
+agent_sluicectl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+agent_sluicectl_LDADD = agent/libsluiceagent.a plugin/libsluicecni.a \
+	$(JANSSON_LIBS)

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "sluice/agent.h"
+#include "sluice/egress.h"
 #include "sluice/etcd.h"
 #include "sluice/ipam.h"
 #include "sluice/log.h"
@@ -318,6 +319,7 @@ on_node_events(void *aux, const struct etcd_event *events, size_t n,
                           "again", name);
                 etcd_lease_keeper_destroy(cluster->keeper);
                 cluster->keeper = NULL;
+                egress_controller_set_lease(cluster->agent->egress, 0);
                 cluster->step = STEP_LEASE;
                 run_step(cluster);
             }
@@ -415,6 +417,7 @@ on_lease_lost(void *aux, int64_t id, int error, const char *msg)
     etcd_lease_keeper_destroy(cluster->keeper);
     cluster->keeper = NULL;
     cluster->lease = 0;
+    egress_controller_set_lease(cluster->agent->egress, 0);
     retry_later(cluster, STEP_LEASE);
 }
 
@@ -433,6 +436,7 @@ on_registered(void *aux, int error, const struct etcd_result *result,
     SLOG_INFO("node %s: registered in etcd (lease %llx)",
               cluster->agent->config.node_name,
               (unsigned long long) cluster->lease);
+    egress_controller_set_lease(cluster->agent->egress, cluster->lease);
     if (cluster->step == STEP_REGISTER) {
         cluster->step = cluster->watch ? STEP_WATCHING : STEP_LIST;
         if (!cluster->watch) {
@@ -563,6 +567,12 @@ cluster_destroy(struct cluster *cluster)
     etcd_lease_keeper_destroy(cluster->keeper);
     etcd_client_destroy(cluster->etcd);
     uv_close((uv_handle_t *) &cluster->retry, on_retry_closed);
+}
+
+struct etcd_client *
+cluster_etcd(const struct cluster *cluster)
+{
+    return cluster ? cluster->etcd : NULL;
 }
 
 bool

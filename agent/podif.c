@@ -17,6 +17,9 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
 #include <unistd.h>
 
 #include <linux/ethtool.h>
@@ -1265,5 +1268,119 @@ out:
     nl_addr_put(local);
     rtnl_link_put(changes);
     rtnl_link_put(link);
+    return error;
+}
+
+int
+podif_host_route(struct podif_ctx *ctx, bool add, struct in_addr dst,
+                 const char *dev, char **errp)
+{
+    struct rtnl_link *link = NULL;
+    struct rtnl_route *route = NULL;
+    struct nl_addr *dst_addr = NULL;
+    char dst_s[INET_ADDRSTRLEN];
+    int error, err;
+
+    inet_ntop(AF_INET, &dst, dst_s, sizeof dst_s);
+    nl_errinfo_clear(&ctx->ei);
+    err = rtnl_link_get_kernel(ctx->sock, 0, dev, &link);
+    if (err < 0) {
+        error = podif_error(errp, nl_errno(&ctx->ei, err), NULL,
+                            "route %s/32: look up %s", dst_s, dev);
+        goto out;
+    }
+    struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
+    route = rtnl_route_alloc();
+    if (!route || !nh || ipv4_nl_addr(dst, 32, &dst_addr)) {
+        if (nh) {
+            rtnl_route_nh_free(nh);
+        }
+        error = podif_error(errp, ENOMEM, NULL, "route %s/32", dst_s);
+        goto out;
+    }
+    rtnl_route_nh_set_ifindex(nh, rtnl_link_get_ifindex(link));
+    rtnl_route_add_nexthop(route, nh);
+    rtnl_route_set_family(route, AF_INET);
+    rtnl_route_set_table(route, RT_TABLE_MAIN);
+    rtnl_route_set_protocol(route, RTPROT_STATIC);
+    rtnl_route_set_scope(route, RT_SCOPE_LINK);
+    rtnl_route_set_type(route, RTN_UNICAST);
+    rtnl_route_set_dst(route, dst_addr);
+
+    nl_errinfo_clear(&ctx->ei);
+    err = (add ? rtnl_route_add(ctx->sock, route, NLM_F_REPLACE)
+               : rtnl_route_delete(ctx->sock, route, 0));
+    error = err < 0 ? nl_errno(&ctx->ei, err) : 0;
+    if (!add && error == ESRCH) {
+        error = 0;  /* Already gone. */
+    }
+    if (error) {
+        podif_error(errp, error, ctx->ei.msg, "%s route %s/32 dev %s",
+                    add ? "add" : "delete", dst_s, dev);
+    }
+
+out:
+    rtnl_route_put(route);
+    nl_addr_put(dst_addr);
+    rtnl_link_put(link);
+    return error;
+}
+
+int
+podif_send_garp(const char *dev, struct in_addr ip, char **errp)
+{
+    char ip_s[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &ip, ip_s, sizeof ip_s);
+
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ARP));
+    if (fd < 0) {
+        return podif_error(errp, errno, NULL, "gratuitous ARP for %s", ip_s);
+    }
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", dev);
+    int error = 0;
+    if (ioctl(fd, SIOCGIFINDEX, &ifr)) {
+        error = podif_error(errp, errno, NULL,
+                            "gratuitous ARP for %s: interface %s", ip_s, dev);
+        goto out;
+    }
+    int ifindex = ifr.ifr_ifindex;
+    if (ioctl(fd, SIOCGIFHWADDR, &ifr)) {
+        error = podif_error(errp, errno, NULL,
+                            "gratuitous ARP for %s: MAC of %s", ip_s, dev);
+        goto out;
+    }
+
+    /* An ARP request whose sender and target are both 'ip': every host on
+     * the segment updates its entry for 'ip' (and switches learn where the
+     * MAC now is). */
+    uint8_t frame[42];
+    memset(frame, 0xff, 6);
+    memcpy(frame + 6, ifr.ifr_hwaddr.sa_data, 6);
+    frame[12] = 0x08;
+    frame[13] = 0x06;
+    static const uint8_t arp_header[8] = {0, 1, 8, 0, 6, 4, 0, 1};
+    memcpy(frame + 14, arp_header, 8);
+    memcpy(frame + 22, ifr.ifr_hwaddr.sa_data, 6);
+    memcpy(frame + 28, &ip.s_addr, 4);
+    memset(frame + 32, 0, 6);
+    memcpy(frame + 38, &ip.s_addr, 4);
+
+    struct sockaddr_ll sll = {
+        .sll_family = AF_PACKET,
+        .sll_protocol = htons(ETH_P_ARP),
+        .sll_ifindex = ifindex,
+        .sll_halen = 6,
+    };
+    memset(sll.sll_addr, 0xff, 6);
+    if (sendto(fd, frame, sizeof frame, 0, (struct sockaddr *) &sll,
+               sizeof sll) != (ssize_t) sizeof frame) {
+        error = podif_error(errp, errno, NULL,
+                            "gratuitous ARP for %s on %s", ip_s, dev);
+    }
+
+out:
+    close(fd);
     return error;
 }

@@ -22,6 +22,7 @@
 
 #include "sluice/agent.h"
 #include "sluice/cni-server.h"
+#include "sluice/egress.h"
 #include "sluice/ipam.h"
 #include "sluice/log.h"
 #include "sluice/ofctl.h"
@@ -329,6 +330,7 @@ pod_remove(struct pod *pod)
 {
     struct agent *agent = pod->agent;
     if (pod->has_flows && agent->ofctl) {
+        egress_pod_detached(agent->egress, pod->ofport);
         pipeline_remove_pod_flows(agent->ofctl, pod->ofport);
         ofctl_commit(agent->ofctl, NULL, NULL);
         pod->has_flows = false;
@@ -410,6 +412,21 @@ on_add_flows_installed(void *aux, int error)
     pod->request = NULL;
 }
 
+static struct egress_pod
+pod_to_egress_pod(const struct pod *pod)
+{
+    struct egress_pod ep = {
+        .pod_namespace = pod->pod_namespace,
+        .pod_name = pod->pod_name,
+        .labels = pod->labels,
+        .ip = pod->ip,
+        .ofport = pod->ofport,
+    };
+    return ep;
+}
+
+/* States the pod's flows, including its egress steering, so that they
+ * reach the switch in one bundle. */
 static int
 pod_add_flows(struct pod *pod)
 {
@@ -418,7 +435,24 @@ pod_add_flows(struct pod *pod)
     memcpy(pp.mac, pod->mac, sizeof pp.mac);
     int error = pipeline_add_pod_flows(agent->ofctl, &agent->node, &pp);
     pod->has_flows = !error;
+    if (!error) {
+        struct egress_pod ep = pod_to_egress_pod(pod);
+        egress_pod_attached(agent->egress, &ep);
+    }
     return error;
+}
+
+void
+pods_for_each(struct agent *agent,
+              void (*cb)(struct agent *, const struct egress_pod *, void *),
+              void *aux)
+{
+    for (struct pod *pod = agent->pods; pod; pod = pod->next) {
+        if (pod->state == POD_READY && pod->ofport) {
+            struct egress_pod ep = pod_to_egress_pod(pod);
+            cb(agent, &ep, aux);
+        }
+    }
 }
 
 static void

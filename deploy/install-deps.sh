@@ -15,6 +15,7 @@ packages=(
     openvswitch-switch etcd-server etcd-client iproute2 tcpdump iperf3
     containernetworking-plugins containerd runc busybox-static
     ethtool procps psmisc jq util-linux iputils-ping netcat-openbsd
+    iptables
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -225,9 +225,10 @@ pipeline_add_peer_flows(struct ofctl *ofctl, const struct pipeline_node *node,
         "actions=goto_table:Conntrack", node->tunnel_ofport, ip);
     error = error ? error : add_flow(ofctl, owner,
         "table=L3Forwarding,priority=150,ip,nw_dst=%s/%u "
-        "actions=set_field:%s->tun_dst,set_field:%s->eth_src,"
-        "set_field:%s->eth_dst,set_field:%u->reg1,goto_table:EgressMark",
-        subnet, peer->prefix_len, ip, gw_mac, peer_gw_mac,
+        "actions=set_field:%s->tun_dst,set_field:%d->tun_id,"
+        "set_field:%s->eth_src,set_field:%s->eth_dst,set_field:%u->reg1,"
+        "goto_table:EgressMark",
+        subnet, peer->prefix_len, ip, PIPELINE_POD_VNI, gw_mac, peer_gw_mac,
         node->tunnel_ofport);
     if (error) {
         ofctl_remove_owner(ofctl, owner);
@@ -239,4 +240,116 @@ void
 pipeline_remove_peer_flows(struct ofctl *ofctl, struct in_addr subnet)
 {
     ofctl_remove_owner(ofctl, peer_owner(subnet));
+}
+
+/* Owners of egress flows: object bits 47..40 say which kind. */
+#define EGRESS_BASE_OBJECT 0
+#define EGRESS_POD_OBJECT(OFPORT) ((UINT64_C(1) << 40) | (OFPORT))
+#define EGRESS_SNAT_OBJECT(VNI) ((UINT64_C(2) << 40) | (VNI))
+
+int
+pipeline_add_egress_base_flows(struct ofctl *ofctl,
+                               const struct pipeline_node *node,
+                               struct pipeline_cidr cluster)
+{
+    uint64_t owner = ofctl_owner(OFCTL_FEATURE_EGRESS, EGRESS_BASE_OBJECT);
+    char net[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &cluster.network, net, sizeof net);
+    inet_ntop(AF_INET, &node->gateway_ip, gw, sizeof gw);
+    int error = add_flow(ofctl, owner,
+        "table=EgressMark,priority=300,ip,nw_dst=%s/%u "
+        "actions=goto_table:SNAT", net, cluster.prefix_len);
+    error = error ? error : add_flow(ofctl, owner,
+        "table=EgressMark,priority=300,ip,nw_dst=%s "
+        "actions=goto_table:SNAT", gw);
+    /* Steered traffic for an egress this node does not hold (a failover
+     * in progress) is dropped rather than leaving with the pod's address. */
+    error = error ? error : add_flow(ofctl, owner,
+        "table=SNAT,priority=50,ip,tun_id=%#x/%#x actions=drop",
+        PIPELINE_EGRESS_VNI_BASE, PIPELINE_EGRESS_VNI_BASE);
+    return error;
+}
+
+int
+pipeline_set_pod_egress(struct ofctl *ofctl, const struct pipeline_node *node,
+                        const struct pipeline_pod_egress *pe)
+{
+    uint64_t owner = ofctl_owner(OFCTL_FEATURE_EGRESS,
+                                 EGRESS_POD_OBJECT(pe->ofport));
+    char pod_ip[INET_ADDRSTRLEN], owner_ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &pe->pod_ip, pod_ip, sizeof pod_ip);
+    inet_ntop(AF_INET, &pe->owner_ip, owner_ip, sizeof owner_ip);
+
+    ofctl_remove_owner(ofctl, owner);
+    int error = 0;
+    for (size_t i = 0; !error && i < pe->n_exempt; i++) {
+        char net[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &pe->exempt[i].network, net, sizeof net);
+        error = add_flow(ofctl, owner,
+            "table=EgressMark,priority=200,ip,nw_src=%s,nw_dst=%s/%u "
+            "actions=goto_table:SNAT", pod_ip, net, pe->exempt[i].prefix_len);
+    }
+    /* Only what L3Forwarding sent to the host (reg1 = gateway) leaves the
+     * cluster. */
+    if (!error && pe->local) {
+        error = add_flow(ofctl, owner,
+            "table=EgressMark,priority=100,ip,reg1=%u,nw_src=%s "
+            "actions=set_field:%u->tun_id,goto_table:SNAT",
+            node->gateway_ofport, pod_ip, pe->vni);
+    } else if (!error) {
+        error = add_flow(ofctl, owner,
+            "table=EgressMark,priority=100,ip,reg1=%u,nw_src=%s "
+            "actions=set_field:%s->tun_dst,set_field:%u->tun_id,"
+            "set_field:%u->reg1,goto_table:Output",
+            node->gateway_ofport, pod_ip, owner_ip, pe->vni,
+            node->tunnel_ofport);
+    }
+    if (error) {
+        ofctl_remove_owner(ofctl, owner);
+    }
+    return error;
+}
+
+void
+pipeline_clear_pod_egress(struct ofctl *ofctl, uint32_t ofport)
+{
+    ofctl_remove_owner(ofctl, ofctl_owner(OFCTL_FEATURE_EGRESS,
+                                          EGRESS_POD_OBJECT(ofport)));
+}
+
+int
+pipeline_set_egress_snat(struct ofctl *ofctl, const struct pipeline_node *node,
+                         uint32_t vni, struct in_addr egress_ip)
+{
+    uint64_t owner = ofctl_owner(OFCTL_FEATURE_EGRESS,
+                                 EGRESS_SNAT_OBJECT(vni));
+    char ip[INET_ADDRSTRLEN], gw_mac[18];
+    inet_ntop(AF_INET, &egress_ip, ip, sizeof ip);
+    pipeline_format_mac(node->gateway_mac, gw_mac);
+
+    ofctl_remove_owner(ofctl, owner);
+    int error = add_flow(ofctl, owner,
+        "table=SNAT,priority=100,ip,tun_id=%u "
+        "actions=set_field:%s->eth_dst,set_field:%u->reg1,"
+        "ct(commit,zone=%d,nat(src=%s),table=Output)",
+        vni, gw_mac, node->gateway_ofport, PIPELINE_EGRESS_ZONE, ip);
+    error = error ? error : add_flow(ofctl, owner,
+        "table=Conntrack,priority=200,ip,in_port=%u,nw_dst=%s "
+        "actions=ct(zone=%d,nat,table=L3Forwarding)",
+        node->gateway_ofport, ip, PIPELINE_EGRESS_ZONE);
+    /* The host resolves the address it routes into the gateway port. */
+    error = error ? error : add_flow(ofctl, owner,
+        "table=ARPResponder,priority=200,arp,arp_op=1,arp_tpa=%s "
+        "actions=" ARP_REPLY_ACTIONS("%s", "%s"), ip, gw_mac, gw_mac, ip);
+    if (error) {
+        ofctl_remove_owner(ofctl, owner);
+    }
+    return error;
+}
+
+void
+pipeline_clear_egress_snat(struct ofctl *ofctl, uint32_t vni)
+{
+    ofctl_remove_owner(ofctl, ofctl_owner(OFCTL_FEATURE_EGRESS,
+                                          EGRESS_SNAT_OBJECT(vni)));
 }

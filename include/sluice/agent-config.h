@@ -34,6 +34,8 @@ struct agent_config {
     char *node_labels;    /* k=v,k=v: for egress pool selection. */
     char *tunnel_type;    /* geneve (default) or vxlan. */
     char *uplink_interface; /* Its MTU gives the pod MTU (br-phy). */
+    char *ctl_socket;     /* sluicectl's socket. */
+    uint32_t egress_bfd_interval_ms; /* BFD between egress nodes. */
     enum slog_level log_level;
 };
 

@@ -50,6 +50,8 @@ struct agent {
 
     struct peers peers;          /* Remote nodes, from the datastore. */
     struct cluster *cluster;     /* Datastore membership, or NULL. */
+    struct egress_controller *egress; /* With a datastore, else NULL. */
+    struct rpc_server *ctl;      /* sluicectl's socket. */
     int fatal_error;             /* Why the agent stopped by itself. */
 };
 
@@ -88,6 +90,13 @@ int pods_recover(struct agent *);
 
 /* States the flows of every pod again (after the flow table is created). */
 int pods_add_all_flows(struct agent *);
+
+/* Calls 'cb' with 'aux' for every attached pod. */
+struct egress_pod;
+void pods_for_each(struct agent *,
+                   void (*cb)(struct agent *, const struct egress_pod *,
+                              void *aux),
+                   void *aux);
 
 /* Frees the pod table (not the pods' datapath state). */
 void pods_destroy(struct agent *);

@@ -27,6 +27,9 @@ int cluster_start(struct agent *, cluster_subnet_cb *,
  * with the lease) and frees 'cluster'. */
 void cluster_destroy(struct cluster *);
 
+/* Returns the etcd client of 'cluster' (NULL if 'cluster' is). */
+struct etcd_client *cluster_etcd(const struct cluster *);
+
 /* Returns true if the node is registered and watching. */
 bool cluster_is_registered(const struct cluster *);
 

@@ -70,6 +70,53 @@ int pipeline_add_peer_flows(struct ofctl *, const struct pipeline_node *,
                             const struct pipeline_peer *);
 void pipeline_remove_peer_flows(struct ofctl *, struct in_addr subnet);
 
+/* Tunnel IDs (VNIs): pod-to-pod traffic carries POD_VNI; traffic that a
+ * pod's node steers to an egress node carries EGRESS_VNI_BASE + the
+ * egress's id, so the egress node knows which address to SNAT to.  VNI 0
+ * is left to the per-peer BFD ports. */
+#define PIPELINE_POD_VNI 1
+#define PIPELINE_EGRESS_VNI_BASE 0x800000
+#define PIPELINE_EGRESS_VNI_MASK 0x7fffff
+
+/* Conntrack zone of egress SNAT. */
+#define PIPELINE_EGRESS_ZONE 0xe9
+
+struct pipeline_cidr {
+    struct in_addr network;
+    uint8_t prefix_len;
+};
+
+/* Traffic to the cluster's own pod CIDR and to the node's gateway is never
+ * steered to an egress. */
+int pipeline_add_egress_base_flows(struct ofctl *,
+                                   const struct pipeline_node *,
+                                   struct pipeline_cidr cluster);
+
+/* One local pod selected by an egress. */
+struct pipeline_pod_egress {
+    uint32_t ofport;                    /* The pod's port... */
+    struct in_addr pod_ip;              /* ...and address. */
+    uint32_t vni;                       /* The egress's VNI. */
+    bool local;                         /* This node holds the egress IP? */
+    struct in_addr owner_ip;            /* Else the holder's underlay IP. */
+    const struct pipeline_cidr *exempt; /* Destinations not steered. */
+    size_t n_exempt;
+};
+
+/* Steers the pod's traffic that would leave through the host to the node
+ * holding the egress IP (or to SNAT here), replacing earlier steering of
+ * that pod; pipeline_clear_pod_egress() stops it. */
+int pipeline_set_pod_egress(struct ofctl *, const struct pipeline_node *,
+                            const struct pipeline_pod_egress *);
+void pipeline_clear_pod_egress(struct ofctl *, uint32_t ofport);
+
+/* On the node holding 'egress_ip': SNATs traffic tagged with 'vni' to it
+ * and de-NATs the replies, which the host routes back into the gateway
+ * port.  pipeline_clear_egress_snat() withdraws both. */
+int pipeline_set_egress_snat(struct ofctl *, const struct pipeline_node *,
+                             uint32_t vni, struct in_addr egress_ip);
+void pipeline_clear_egress_snat(struct ofctl *, uint32_t vni);
+
 /* Removes the flows of the pod on 'ofport'. */
 void pipeline_remove_pod_flows(struct ofctl *, uint32_t ofport);
 

@@ -24,6 +24,7 @@
 
 #include <net/if.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Holds the resources reused across calls: a NETLINK_ROUTE socket in the
@@ -100,6 +101,16 @@ int podif_check(struct podif_ctx *ctx, const struct podif_spec *spec,
 int podif_configure_host_link(struct podif_ctx *ctx, const char *name,
                               struct in_addr addr, uint8_t prefix_len,
                               uint32_t mtu, char **errp);
+
+/* In the host netns: adds (replacing) or deletes the route 'dst'/32 via
+ * link 'dev'.  Deleting a missing route succeeds.  Returns 0 or a positive
+ * errno value with a message in '*errp'. */
+int podif_host_route(struct podif_ctx *ctx, bool add, struct in_addr dst,
+                     const char *dev, char **errp);
+
+/* Sends one gratuitous ARP for 'ip' out of 'dev', from its MAC.  Returns
+ * 0 or a positive errno value with a message in '*errp'. */
+int podif_send_garp(const char *dev, struct in_addr ip, char **errp);
 
 /* Writes into 'name' the host-side interface name for the pod
  * 'pod_namespace'/'pod_name' in container 'container_id': up to the first
