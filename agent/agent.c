@@ -479,6 +479,7 @@ on_ovsdb_row_changed(void *aux, enum ovsdb_table table,
     (void) old;
     if (table == OVSDB_INTERFACE && new) {
         egress_interface_changed(agent->egress, new);
+        pods_interface_changed(agent, new);
     }
 }
 

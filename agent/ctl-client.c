@@ -19,8 +19,8 @@
 /* Longest "since" or pod name accepted in a result. */
 #define CTL_TOKEN_MAX 512
 
-/* Formats a one-line message into 'err' (if nonnull): control characters
- * become '?', a message that does not fit ends in "...". */
+/* Formats a one-line message into 'err' (if nonnull): bytes other than
+ * printable ASCII become '?', a message that does not fit ends in "...". */
 static void client_error(char *err, size_t err_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -36,11 +36,11 @@ client_error(char *err, size_t err_size, const char *fmt, ...)
     va_end(args);
     if (n < 0) {
         snprintf(err, err_size, "cannot format error message");
-    } else if ((size_t) n >= err_size) {
+    } else if ((size_t)n >= err_size) {
         memcpy(err + err_size - 4, "...", 4);
     }
     for (char *p = err; *p; p++) {
-        if ((unsigned char) *p < 0x20 || *p == 0x7f) {
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) {
             *p = '?';
         }
     }
@@ -67,7 +67,7 @@ wait_fd(int fd, short events, long long deadline)
             return ETIMEDOUT;
         }
         struct pollfd pfd = {.fd = fd, .events = events};
-        int n = poll(&pfd, 1, left > 1000000 ? 1000000 : (int) left);
+        int n = poll(&pfd, 1, left > 1000000 ? 1000000 : (int)left);
         if (n > 0) {
             return 0;
         } else if (n < 0 && errno != EINTR) {
@@ -82,7 +82,7 @@ static int
 connect_before(int fd, const struct sockaddr_un *sun, long long deadline)
 {
     for (;;) {
-        if (!connect(fd, (const struct sockaddr *) sun, sizeof *sun)) {
+        if (!connect(fd, (const struct sockaddr *)sun, sizeof *sun)) {
             return 0;
         }
         int error = errno;
@@ -120,9 +120,8 @@ format_timeout(int timeout_ms, char *buf, size_t size)
 }
 
 int
-ctl_client_call(const char *socket_path, int timeout_ms,
-                const json_t *request, struct ctl_response *response,
-                char *err, size_t err_size)
+ctl_client_call(const char *socket_path, int timeout_ms, const json_t *request,
+                struct ctl_response *response, char *err, size_t err_size)
 {
     memset(response, 0, sizeof *response);
 
@@ -130,19 +129,22 @@ ctl_client_call(const char *socket_path, int timeout_ms,
     if (!path_len || path_len >= CTL_SOCKET_PATH_MAX) {
         client_error(err, err_size,
                      "control socket path '%.128s' is empty or longer "
-                     "than %d bytes", socket_path, CTL_SOCKET_PATH_MAX - 1);
+                     "than %d bytes",
+                     socket_path, CTL_SOCKET_PATH_MAX - 1);
         return ENAMETOOLONG;
     }
 
     char *body = json_dumps(request, JSON_COMPACT);
     bool encoded = body != NULL;
     size_t frame_len;
-    uint8_t *frame = body ? cni_frame_encode(body, strlen(body), &frame_len)
-                          : NULL;
+    uint8_t *frame
+        = body ? cni_frame_encode(body, strlen(body), &frame_len) : NULL;
     free(body);
     if (!frame) {
-        client_error(err, err_size, "cannot encode the request for the "
-                     "sluice agent at %s", socket_path);
+        client_error(err, err_size,
+                     "cannot encode the request for the "
+                     "sluice agent at %s",
+                     socket_path);
         return encoded ? EMSGSIZE : ENOMEM;
     }
 
@@ -164,12 +166,15 @@ ctl_client_call(const char *socket_path, int timeout_ms,
         free(frame);
         close(fd);
         if (error == ETIMEDOUT) {
-            client_error(err, err_size, "cannot connect to the sluice agent "
-                         "at %s: timed out after %s", socket_path, timeout);
+            client_error(err, err_size,
+                         "cannot connect to the sluice agent "
+                         "at %s: timed out after %s",
+                         socket_path, timeout);
         } else {
-            client_error(err, err_size, "cannot connect to the sluice agent "
-                         "at %s: %s (is sluiced running?)", socket_path,
-                         strerror(error));
+            client_error(err, err_size,
+                         "cannot connect to the sluice agent "
+                         "at %s: %s (is sluiced running?)",
+                         socket_path, strerror(error));
         }
         return error;
     }
@@ -207,19 +212,25 @@ ctl_client_call(const char *socket_path, int timeout_ms,
     close(fd);
 
     if (error == ETIMEDOUT) {
-        client_error(err, err_size, "no answer from the sluice agent at %s: "
-                     "timed out after %s", socket_path, timeout);
+        client_error(err, err_size,
+                     "no answer from the sluice agent at %s: "
+                     "timed out after %s",
+                     socket_path, timeout);
     } else if (error == ECONNRESET && !sending) {
-        client_error(err, err_size, "the sluice agent at %s closed the "
-                     "connection without answering", socket_path);
+        client_error(err, err_size,
+                     "the sluice agent at %s closed the "
+                     "connection without answering",
+                     socket_path);
     } else if (error) {
         client_error(err, err_size, "%s the sluice agent at %s: %s",
                      sending ? "cannot send the request to"
                              : "cannot read the answer of",
                      socket_path, strerror(error));
     } else if (status) {
-        client_error(err, err_size, "bad answer from the sluice agent at %s: "
-                     "%s", socket_path,
+        client_error(err, err_size,
+                     "bad answer from the sluice agent at %s: "
+                     "%s",
+                     socket_path,
                      status == EMSGSIZE ? "frame too large"
                                         : strerror(status));
         error = status == EMSGSIZE ? EPROTO : status;
@@ -230,11 +241,15 @@ ctl_client_call(const char *socket_path, int timeout_ms,
         error = ctl_response_parse(answer, len, response, msg, sizeof msg);
         free(answer);
         if (error == EPROTONOSUPPORT) {
-            client_error(err, err_size, "incompatible sluice agent at %s: "
-                         "%s", socket_path, msg);
+            client_error(err, err_size,
+                         "incompatible sluice agent at %s: "
+                         "%s",
+                         socket_path, msg);
         } else if (error) {
-            client_error(err, err_size, "malformed answer from the sluice "
-                         "agent at %s: %s", socket_path, msg);
+            client_error(err, err_size,
+                         "malformed answer from the sluice "
+                         "agent at %s: %s",
+                         socket_path, msg);
         }
     }
     cni_frame_reader_destroy(&reader);
@@ -299,8 +314,8 @@ strings_from_json(const json_t *json, const char *ctx, const char *member,
 {
     const json_t *array = json_object_get(json, member);
     if (!json_is_array(array)) {
-        client_error(err, err_size, "%s: '%s' is missing or not an array",
-                     ctx, member);
+        client_error(err, err_size, "%s: '%s' is missing or not an array", ctx,
+                     member);
         return EPROTO;
     }
     size_t n = json_array_size(array);
@@ -312,8 +327,8 @@ strings_from_json(const json_t *json, const char *ctx, const char *member,
     for (size_t i = 0; i < n; i++) {
         const char *s = json_string_value(json_array_get(array, i));
         if (!s || !valid(s)) {
-            client_error(err, err_size, "%s: '%s' item %zu is not valid",
-                         ctx, member, i);
+            client_error(err, err_size, "%s: '%s' item %zu is not valid", ctx,
+                         member, i);
             free_strings(strings, n);
             return EPROTO;
         }
@@ -373,8 +388,8 @@ nullable_from_json(const json_t *json, const char *ctx, const char *member,
 /* Decodes the dotted quad 'value' (or JSON null, when 'nullable') into
  * '*ip' (0 for null). */
 static int
-ip_from_json(const json_t *value, const char *ctx, bool nullable,
-             uint32_t *ip, char *err, size_t err_size)
+ip_from_json(const json_t *value, const char *ctx, bool nullable, uint32_t *ip,
+             char *err, size_t err_size)
 {
     *ip = 0;
     if (nullable && (!value || json_is_null(value))) {
@@ -383,8 +398,10 @@ ip_from_json(const json_t *value, const char *ctx, bool nullable,
     const char *s = json_string_value(value);
     if (!s || !token_is_valid(s) || egress_parse_ip(s, NULL, ip, NULL, 0)
         || !*ip) {
-        client_error(err, err_size, "%s: 'ip' is missing or not a valid "
-                     "address", ctx);
+        client_error(err, err_size,
+                     "%s: 'ip' is missing or not a valid "
+                     "address",
+                     ctx);
         return EPROTO;
     }
     return 0;
@@ -407,11 +424,10 @@ pool_status_decode(const json_t *json, const char *ctx,
         client_error(err, err_size, "%s: 'pool': %s", ctx, msg);
         return error == ENOMEM ? ENOMEM : EPROTO;
     }
-    error = count_from_json(json, ctx, "total", &status->total, err,
-                            err_size);
+    error = count_from_json(json, ctx, "total", &status->total, err, err_size);
     if (!error) {
-        error = count_from_json(json, ctx, "used", &status->used, err,
-                                err_size);
+        error
+            = count_from_json(json, ctx, "used", &status->used, err, err_size);
     }
     if (!error) {
         error = strings_from_json(json, ctx, "egresses", egress_name_ok,
@@ -495,9 +511,9 @@ egress_status_decode(const json_t *json, const char *ctx,
                                    &status->since, err, err_size);
     }
     if (!error) {
-        error = strings_from_json(json, ctx, "pods", token_is_valid,
-                                  &status->pods, &status->n_pods, err,
-                                  err_size);
+        error
+            = strings_from_json(json, ctx, "pods", token_is_valid,
+                                &status->pods, &status->n_pods, err, err_size);
     }
     if (error) {
         ctl_egress_status_destroy(status);
@@ -510,8 +526,7 @@ ctl_egress_status_from_json(const json_t *json,
                             struct ctl_egress_status *status, char *err,
                             size_t err_size)
 {
-    return egress_status_decode(json, "egress status", status, err,
-                                err_size);
+    return egress_status_decode(json, "egress status", status, err, err_size);
 }
 
 int

@@ -46,7 +46,7 @@ ctl_error(char *err, size_t err_size, const char *fmt, ...)
     va_end(args);
     if (n < 0) {
         snprintf(msg, sizeof msg, "cannot format error message");
-    } else if ((size_t) n >= sizeof msg) {
+    } else if ((size_t)n >= sizeof msg) {
         memcpy(msg + sizeof msg - 4, "...", 4);
     }
     copy_line(err, err_size, msg);
@@ -58,10 +58,10 @@ ctl_request_new(const char *command, json_t *args)
     if (!args) {
         args = json_object();
     }
-    json_t *request = args ? json_pack("{s:i, s:s, s:O}", "version",
-                                       CTL_PROTO_VERSION, "command", command,
-                                       "args", args)
-                           : NULL;
+    json_t *request
+        = args ? json_pack("{s:i, s:s, s:O}", "version", CTL_PROTO_VERSION,
+                           "command", command, "args", args)
+               : NULL;
     json_decref(args);
     return request;
 }
@@ -76,8 +76,7 @@ ctl_request_parse(const char *body, size_t len, char **commandp,
     json_error_t jerror;
     json_t *request = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerror);
     if (!request) {
-        ctl_error(err, err_size, "request is not valid JSON: %s",
-                  jerror.text);
+        ctl_error(err, err_size, "request is not valid JSON: %s", jerror.text);
         return EINVAL;
     }
 
@@ -89,7 +88,8 @@ ctl_request_parse(const char *body, size_t len, char **commandp,
         ctl_error(err, err_size, "request is not a JSON object");
         goto out;
     }
-    json_object_foreach (request, key, value) {
+    json_object_foreach(request, key, value)
+    {
         if (!strcmp(key, "version")) {
             version = value;
         } else if (!strcmp(key, "command")) {
@@ -110,7 +110,7 @@ ctl_request_parse(const char *body, size_t len, char **commandp,
         ctl_error(err, err_size,
                   "unsupported control protocol version %lld (the agent "
                   "speaks version %d)",
-                  (long long) json_integer_value(version), CTL_PROTO_VERSION);
+                  (long long)json_integer_value(version), CTL_PROTO_VERSION);
         goto out;
     }
     const char *name = json_string_value(command);
@@ -147,10 +147,10 @@ ctl_response_ok(json_t *result)
     if (!result) {
         result = json_object();
     }
-    json_t *response = result ? json_pack("{s:i, s:i, s:O}", "version",
-                                          CTL_PROTO_VERSION, "status",
-                                          CTL_STATUS_OK, "result", result)
-                              : NULL;
+    json_t *response
+        = result ? json_pack("{s:i, s:i, s:O}", "version", CTL_PROTO_VERSION,
+                             "status", CTL_STATUS_OK, "result", result)
+                 : NULL;
     json_decref(result);
     return response;
 }
@@ -166,17 +166,17 @@ ctl_response_error(int status, const char *fmt, ...)
     va_end(args);
     if (n < 0) {
         snprintf(msg, sizeof msg, "cannot format error message");
-    } else if ((size_t) n >= sizeof msg) {
+    } else if ((size_t)n >= sizeof msg) {
         memcpy(msg + sizeof msg - 4, "...", 4);
     }
     copy_line(line, sizeof line, msg);
-    return json_pack("{s:i, s:i, s:s}", "version", CTL_PROTO_VERSION,
-                     "status", status, "error", line);
+    return json_pack("{s:i, s:i, s:s}", "version", CTL_PROTO_VERSION, "status",
+                     status, "error", line);
 }
 
 int
-ctl_response_parse(const char *body, size_t len,
-                   struct ctl_response *response, char *err, size_t err_size)
+ctl_response_parse(const char *body, size_t len, struct ctl_response *response,
+                   char *err, size_t err_size)
 {
     memset(response, 0, sizeof *response);
 
@@ -201,7 +201,7 @@ ctl_response_parse(const char *body, size_t len,
         ctl_error(err, err_size,
                   "the agent speaks control protocol version %lld, "
                   "sluicectl speaks version %d",
-                  (long long) json_integer_value(version), CTL_PROTO_VERSION);
+                  (long long)json_integer_value(version), CTL_PROTO_VERSION);
         error = EPROTONOSUPPORT;
     } else if (!json_is_integer(status) || json_integer_value(status) < 0
                || json_integer_value(status) > 255) {
@@ -210,8 +210,8 @@ ctl_response_parse(const char *body, size_t len,
         if (result && !json_is_object(result)) {
             ctl_error(err, err_size, "response 'result' is not an object");
         } else {
-            response->result = result ? json_incref((json_t *) result)
-                                      : json_object();
+            response->result
+                = result ? json_incref((json_t *)result) : json_object();
             error = response->result ? 0 : ENOMEM;
         }
     } else if (message && !json_is_string(message)) {

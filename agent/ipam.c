@@ -846,8 +846,17 @@ ipam_load(struct ipam *ipam, char *err, size_t err_size)
         return error;
     }
 
+    /* Buffered: jansson's fd loader reads one byte per read(). */
     json_error_t jerr;
-    json_t *root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+    FILE *file = fdopen(dup(fd), "r");
+    json_t *root = (file ? json_loadf(file, JSON_REJECT_DUPLICATES, &jerr)
+                         : NULL);
+    if (!file) {
+        snprintf(jerr.text, sizeof jerr.text, "%s", strerror(errno));
+        jerr.line = jerr.column = 0;
+    } else {
+        fclose(file);
+    }
     int error = 0;
     if (!root) {
         ipam_set_error(err, err_size,

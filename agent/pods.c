@@ -41,8 +41,6 @@ SLOG_MODULE(pods);
 #define ID_NETNS "sluice-netns"
 #define ID_LABELS "sluice-pod-labels"
 
-/* How long an ADD waits for ovs-vswitchd to give the port a number. */
-#define OFPORT_TIMEOUT_MS 10000
 
 enum pod_state {
     POD_ADDING,   /* ADD in progress. */
@@ -66,6 +64,11 @@ struct pod {
     uint32_t ofport;                            /* 0 until known. */
     bool has_port;                              /* Added to OVSDB? */
     bool has_flows;                             /* Flows stated? */
+
+    /* An ADD in progress: steps outstanding and the first failure. */
+    int add_pending;
+    int add_error;
+    char add_error_msg[256];
 
     /* The request in progress, if any. */
     struct cni_request *request;
@@ -388,30 +391,6 @@ pod_add_failed(struct pod *pod, int code, const char *fmt, ...)
 
 /* ADD, step by step. */
 
-static void
-on_add_flows_installed(void *aux, int error)
-{
-    struct pod *pod = aux;
-    if (error) {
-        pod_add_failed(pod, CNI_ERR_TRY_AGAIN,
-                       "installing flows on %s: %s",
-                       pod->agent->config.bridge, strerror(error));
-        return;
-    }
-    char name[320], ip[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &pod->ip, ip, sizeof ip);
-    SLOG_INFO("pod %s: attached %s on port %s (ofport %" PRIu32 ")",
-              pod_label(pod, name), ip, pod->host_ifname, pod->ofport);
-    pod->state = POD_READY;
-    json_t *result = pod_result(pod, pod->cni_version);
-    if (!result) {
-        pod_add_failed(pod, CNI_ERR_INTERNAL, "out of memory");
-        return;
-    }
-    cni_request_reply(pod->request, 0, result);
-    pod->request = NULL;
-}
-
 static struct egress_pod
 pod_to_egress_pod(const struct pod *pod)
 {
@@ -455,38 +434,120 @@ pods_for_each(struct agent *agent,
     }
 }
 
+/* An ADD waits for two things at once: the OVSDB transaction that adds
+ * the port (with the OpenFlow port number the agent chose), and the barrier
+ * after the pod's flows.  It does not wait for ovs-vswitchd to create the
+ * port, which costs it a bridge reconfiguration (tens of ms with many
+ * ports); the flows are in place when it does. */
 static void
-on_add_ofport(void *aux, int error, int64_t ofport, const char *msg)
+add_step_done(struct pod *pod, int code, const char *msg)
+{
+    if (code && !pod->add_error) {
+        pod->add_error = code;
+        snprintf(pod->add_error_msg, sizeof pod->add_error_msg, "%s", msg);
+    }
+    if (--pod->add_pending > 0) {
+        return;
+    }
+    if (pod->add_error) {
+        pod_add_failed(pod, pod->add_error, "%s", pod->add_error_msg);
+        return;
+    }
+    char name[320], ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &pod->ip, ip, sizeof ip);
+    SLOG_INFO("pod %s: attached %s on port %s (ofport %" PRIu32 ")",
+              pod_label(pod, name), ip, pod->host_ifname, pod->ofport);
+    pod->state = POD_READY;
+    json_t *result = pod_result(pod, pod->cni_version);
+    if (!result) {
+        pod_add_failed(pod, CNI_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    cni_request_reply(pod->request, 0, result);
+    pod->request = NULL;
+}
+
+static void
+on_add_flows_installed(void *aux, int error)
 {
     struct pod *pod = aux;
-    if (error) {
-        pod_add_failed(pod, CNI_ERR_TRY_AGAIN, "%s", msg);
-        return;
-    }
-    pod->ofport = ofport;
-    error = pod_add_flows(pod);
-    if (error) {
-        pod_add_failed(pod, CNI_ERR_INTERNAL, "building flows: %s",
-                       strerror(error));
-        return;
-    }
-    ofctl_commit(pod->agent->ofctl, on_add_flows_installed, pod);
+    char msg[128];
+    snprintf(msg, sizeof msg, "installing flows on %s: %s",
+             pod->agent->config.bridge, strerror(error));
+    add_step_done(pod, error ? CNI_ERR_TRY_AGAIN : 0, msg);
 }
 
 static void
 on_add_port_added(void *aux, int error, const char *msg)
 {
     struct pod *pod = aux;
-    if (error) {
-        pod_add_failed(pod, CNI_ERR_TRY_AGAIN, "%s", msg);
+    if (!error) {
+        pod->has_port = true;
+    }
+    add_step_done(pod, error ? CNI_ERR_TRY_AGAIN : 0, msg ? msg : "");
+}
+
+/* Picks the lowest OpenFlow port number from FIRST_POD_OFPORT on that no
+ * interface has or asked for, and no pod holds. */
+#define FIRST_POD_OFPORT 10
+#define MAX_OFPORT 65279
+static uint32_t
+pick_ofport(const struct agent *agent)
+{
+    static uint8_t used[(MAX_OFPORT + 8) / 8];
+    memset(used, 0, sizeof used);
+    for (const struct ovsdb_row *row = ovsdb_client_next(agent->ovsdb,
+                                                         OVSDB_INTERFACE,
+                                                         NULL);
+         row; row = ovsdb_client_next(agent->ovsdb, OVSDB_INTERFACE, row)) {
+        int64_t n;
+        if (ovsdb_row_get_int(row, "ofport", &n) && n > 0 && n <= MAX_OFPORT) {
+            used[n / 8] |= 1 << (n % 8);
+        }
+        if (ovsdb_row_get_int(row, "ofport_request", &n) && n > 0
+            && n <= MAX_OFPORT) {
+            used[n / 8] |= 1 << (n % 8);
+        }
+    }
+    for (const struct pod *pod = agent->pods; pod; pod = pod->next) {
+        if (pod->ofport && pod->ofport <= MAX_OFPORT) {
+            used[pod->ofport / 8] |= 1 << (pod->ofport % 8);
+        }
+    }
+    for (uint32_t n = FIRST_POD_OFPORT; n <= MAX_OFPORT; n++) {
+        if (!(used[n / 8] & (1 << (n % 8)))) {
+            return n;
+        }
+    }
+    return 0;
+}
+
+/* ovs-vswitchd gave the pod's interface another port number than the one
+ * asked for (someone else asked for it first): restate its flows. */
+void
+pods_interface_changed(struct agent *agent, const struct ovsdb_row *row)
+{
+    const char *name = ovsdb_row_name(row);
+    int64_t ofport;
+    if (!name || !agent->ofctl || !ovsdb_row_get_int(row, "ofport", &ofport)
+        || ofport <= 0) {
         return;
     }
-    pod->has_port = true;
-    error = ovsdb_client_wait_ofport(pod->agent->ovsdb, pod->host_ifname,
-                                     OFPORT_TIMEOUT_MS, on_add_ofport, pod);
-    if (error) {
-        pod_add_failed(pod, CNI_ERR_INTERNAL, "waiting for the ofport of %s: "
-                       "%s", pod->host_ifname, strerror(error));
+    for (struct pod *pod = agent->pods; pod; pod = pod->next) {
+        if (!strcmp(pod->host_ifname, name) && pod->has_flows
+            && pod->ofport != ofport && pod->state != POD_DELETING) {
+            char label[320];
+            SLOG_WARN("pod %s: port %s got ofport %" PRId64 ", not %" PRIu32
+                      "; restating its flows", pod_label(pod, label), name,
+                      ofport, pod->ofport);
+            egress_pod_detached(agent->egress, pod->ofport);
+            pipeline_remove_pod_flows(agent->ofctl, pod->ofport);
+            pod->ofport = ofport;
+            if (!pod_add_flows(pod)) {
+                ofctl_commit(agent->ofctl, NULL, NULL);
+            }
+            return;
+        }
     }
 }
 
@@ -620,17 +681,28 @@ handle_add(struct agent *agent, struct cni_request *req,
         ID_IP, ip, ID_MAC, mac, ID_NETNS, pod->netns,
         pod->labels ? ID_LABELS : NULL, pod->labels, NULL,
     };
+    pod->ofport = pick_ofport(agent);
     struct ovsdb_port_spec port = {
         .name = pod->host_ifname,
         .external_ids = ids,
+        .ofport_request = pod->ofport,
     };
+    error = pod_add_flows(pod);
+    if (error) {
+        pod_add_failed(pod, CNI_ERR_INTERNAL, "building flows: %s",
+                       strerror(error));
+        return;
+    }
     error = ovsdb_client_add_port(agent->ovsdb, agent->config.bridge, &port,
                                   on_add_port_added, pod);
     if (error) {
         pod_add_failed(pod, CNI_ERR_TRY_AGAIN, "adding port %s to %s: %s",
                        pod->host_ifname, agent->config.bridge,
                        strerror(error));
+        return;
     }
+    pod->add_pending = 2;
+    ofctl_commit(agent->ofctl, on_add_flows_installed, pod);
 }
 
 static void

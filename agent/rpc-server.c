@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -276,7 +277,7 @@ rpc_server_create(uv_loop_t *loop, const char *path,
     int error = uv_pipe_bind(&server->listener, path);
     umask(old_umask);
     if (!error) {
-        error = uv_listen((uv_stream_t *) &server->listener, 128,
+        error = uv_listen((uv_stream_t *) &server->listener, SOMAXCONN,
                           on_connection);
     }
     if (error) {

@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,13 +68,13 @@ enum output_format {
 
 /* The command line, parsed but not yet checked against the command. */
 struct cli {
-    const char *socket;           /* -s / --socket, or NULL. */
-    const char *output;           /* -o / --output, or NULL. */
-    const char *timeout;          /* -t / --timeout, or NULL. */
-    bool help;                    /* -h / --help given? */
-    const char *flags[N_FLAGS];   /* Subcommand options, NULL if absent. */
-    const char *words[3];         /* OBJECT VERB [NAME]. */
-    size_t n_words;               /* Number of 'words'. */
+    const char *socket;         /* -s / --socket, or NULL. */
+    const char *output;         /* -o / --output, or NULL. */
+    const char *timeout;        /* -t / --timeout, or NULL. */
+    bool help;                  /* -h / --help given? */
+    const char *flags[N_FLAGS]; /* Subcommand options, NULL if absent. */
+    const char *words[8];       /* OBJECT VERB [NAME], maybe extra. */
+    size_t n_words;             /* Number of 'words'. */
 };
 
 /* What a command builds and prints. */
@@ -87,54 +86,55 @@ typedef int print_fn(const struct cli *, const json_t *args,
                      size_t err_size);
 
 struct command {
-    const char *object;  /* "pool" or "egress". */
-    const char *verb;    /* "create", "list", ... */
-    const char *name;    /* Protocol command, e.g. "pool.create". */
-    bool takes_name;     /* Needs a NAME argument? */
-    unsigned int flags;  /* Allowed subcommand options (BIT(FLAG_*)). */
-    build_fn *build;     /* Checks the arguments and builds "args". */
-    print_fn *print;     /* Checks and prints the result. */
+    const char *object; /* "pool" or "egress". */
+    const char *verb;   /* "create", "list", ... */
+    const char *name;   /* Protocol command, e.g. "pool.create". */
+    bool takes_name;    /* Needs a NAME argument? */
+    unsigned int flags; /* Allowed subcommand options (BIT(FLAG_*)). */
+    build_fn *build;    /* Checks the arguments and builds "args". */
+    print_fn *print;    /* Checks and prints the result. */
 };
 
-static const char usage_text[] =
-    "Usage: sluicectl [OPTIONS] COMMAND\n"
-    "Manage the egress IP pools and egresses of a sluice cluster.\n"
-    "\n"
-    "Commands:\n"
-    "  pool create NAME --ranges R[,R...] [--nodes N[,N...]]\n"
-    "                   [--node-selector KEY=VALUE[,...]]\n"
-    "      Create a pool.  A range is A.B.C.D-E.F.G.H, one address or a\n"
-    "      CIDR.  Its IPs may be hosted by the listed nodes and by the\n"
-    "      nodes whose labels match the selector (by every node if\n"
-    "      neither is given).\n"
-    "  pool list\n"
-    "  pool show NAME\n"
-    "  pool delete NAME\n"
-    "  egress create NAME [--namespace GLOB] [--pod GLOB]\n"
-    "                     [--pod-selector KEY=VALUE[,...]] [--ip IP]\n"
-    "                     [--pool POOL] [--exempt CIDR[,CIDR...]]\n"
-    "      Create an egress: the pods it selects (by namespace glob,\n"
-    "      pod-name glob and labels) leave the cluster with source address\n"
-    "      IP, or one allocated from POOL (at least one of --ip and --pool\n"
-    "      is needed).  Traffic to the --exempt CIDRs bypasses it.\n"
-    "  egress list\n"
-    "  egress show NAME\n"
-    "  egress delete NAME\n"
-    "  egress move NAME --to NODE\n"
-    "      Move the egress's IP to NODE (an eligible node).\n"
-    "\n"
-    "Options (anywhere on the command line):\n"
-    "  -s, --socket PATH   the agent's control socket; default: the value\n"
-    "                      of $" CTL_PROTO_SOCKET_ENV " if set and nonempty,\n"
-    "                      else " CTL_PROTO_DEFAULT_SOCKET "\n"
-    "  -o, --output FORMAT table (the default) or json\n"
-    "  -t, --timeout SECS  give up after SECS seconds (default 10, at most\n"
-    "                      600)\n"
-    "  -h, --help          print this help and exit\n"
-    "Option values may also be written --option=VALUE.\n"
-    "\n"
-    "Exit status: 0 success, 2 invalid input (checked here or refused by\n"
-    "the agent), 1 any other error (agent unreachable, timeout, ...).\n";
+static const char usage_text[]
+    = "Usage: sluicectl [OPTIONS] COMMAND\n"
+      "Manage the egress IP pools and egresses of a sluice cluster.\n"
+      "\n"
+      "Commands:\n"
+      "  pool create NAME --ranges R[,R...] [--nodes N[,N...]]\n"
+      "                   [--node-selector KEY=VALUE[,...]]\n"
+      "      Create a pool.  A range is A.B.C.D-E.F.G.H, one address or a\n"
+      "      CIDR.  Its IPs may be hosted by the listed nodes and by the\n"
+      "      nodes whose labels match the selector (by every node if\n"
+      "      neither is given).\n"
+      "  pool list\n"
+      "  pool show NAME\n"
+      "  pool delete NAME\n"
+      "  egress create NAME [--namespace GLOB] [--pod GLOB]\n"
+      "                     [--pod-selector KEY=VALUE[,...]] [--ip IP]\n"
+      "                     [--pool POOL] [--exempt CIDR[,CIDR...]]\n"
+      "      Create an egress: the pods it selects (by namespace glob,\n"
+      "      pod-name glob and labels) leave the cluster with source address\n"
+      "      IP, or one allocated from POOL (at least one of --ip and --pool\n"
+      "      is needed).  Traffic to the --exempt CIDRs bypasses it.\n"
+      "  egress list\n"
+      "  egress show NAME\n"
+      "  egress delete NAME\n"
+      "  egress move NAME --to NODE\n"
+      "      Move the egress's IP to NODE (an eligible node).\n"
+      "\n"
+      "Options (anywhere on the command line):\n"
+      "  -s, --socket PATH   the agent's control socket; default: the value\n"
+      "                      of $" CTL_PROTO_SOCKET_ENV
+      " if set and nonempty,\n"
+      "                      else " CTL_PROTO_DEFAULT_SOCKET "\n"
+      "  -o, --output FORMAT table (the default) or json\n"
+      "  -t, --timeout SECS  give up after SECS seconds (default 10, at most\n"
+      "                      600)\n"
+      "  -h, --help          print this help and exit\n"
+      "Option values may also be written --option=VALUE.\n"
+      "\n"
+      "Exit status: 0 success, 2 invalid input (checked here or refused by\n"
+      "the agent), 1 any other error (agent unreachable, timeout, ...).\n";
 
 /* Prints "sluicectl: MESSAGE" on stderr as a single line. */
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -149,11 +149,11 @@ fail(const char *fmt, ...)
     va_end(args);
     if (n < 0) {
         snprintf(msg, sizeof msg, "cannot format error message");
-    } else if ((size_t) n >= sizeof msg) {
+    } else if ((size_t)n >= sizeof msg) {
         memcpy(msg + sizeof msg - 4, "...", 4);
     }
     for (char *p = msg; *p; p++) {
-        if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f) {
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) {
             *p = '?';
         }
     }
@@ -175,27 +175,27 @@ set_option(const char **slot, const char *value, const char *display)
     return true;
 }
 
+/* Returns true if the 'len' bytes at 'name' are 's'. */
+static bool
+name_is(const char *name, size_t len, const char *s)
+{
+    return strlen(s) == len && !memcmp(name, s, len);
+}
+
 /* Returns the slot in 'cli' of the long option 'name' ('len' bytes), or
  * NULL if there is no such option (--help is handled by the caller). */
 static const char **
 long_option_slot(struct cli *cli, const char *name, size_t len)
 {
-    static const struct {
-        const char *name;
-        size_t offset;
-    } globals[] = {
-        {"socket", offsetof(struct cli, socket)},
-        {"output", offsetof(struct cli, output)},
-        {"timeout", offsetof(struct cli, timeout)},
-    };
-    for (size_t i = 0; i < sizeof globals / sizeof globals[0]; i++) {
-        if (strlen(globals[i].name) == len
-            && !memcmp(globals[i].name, name, len)) {
-            return (const char **) ((char *) cli + globals[i].offset);
-        }
+    if (name_is(name, len, "socket")) {
+        return &cli->socket;
+    } else if (name_is(name, len, "output")) {
+        return &cli->output;
+    } else if (name_is(name, len, "timeout")) {
+        return &cli->timeout;
     }
     for (size_t i = 0; i < N_FLAGS; i++) {
-        if (strlen(flag_names[i]) == len && !memcmp(flag_names[i], name, len)) {
+        if (name_is(name, len, flag_names[i])) {
             return &cli->flags[i];
         }
     }
@@ -229,8 +229,8 @@ parse_command_line(int argc, char *argv[], struct cli *cli)
         if (arg[1] == '-') {
             const char *name = arg + 2;
             const char *eq = strchr(name, '=');
-            size_t len = eq ? (size_t) (eq - name) : strlen(name);
-            if (len == 4 && !memcmp(name, "help", 4)) {
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
+            if (name_is(name, len, "help")) {
                 if (eq) {
                     fail("option --help takes no value");
                     return false;
@@ -279,9 +279,9 @@ parse_command_line(int argc, char *argv[], struct cli *cli)
         char display[80];
         int n = arg[1] == '-'
                     ? snprintf(display, sizeof display, "--%.*s",
-                               (int) strcspn(arg + 2, "="), arg + 2)
+                               (int)strcspn(arg + 2, "="), arg + 2)
                     : snprintf(display, sizeof display, "-%c", arg[1]);
-        if (n < 0 || (size_t) n >= sizeof display) {
+        if (n < 0 || (size_t)n >= sizeof display) {
             snprintf(display, sizeof display, "%.70s...", arg);
         }
         if (!set_option(slot, value, display)) {
@@ -347,8 +347,7 @@ build_egress_create(const struct cli *cli, json_t **args, char *err,
         error = EINVAL;
     }
     if (!error && f[FLAG_NAMESPACE]) {
-        error = egress_set_namespace(egress, f[FLAG_NAMESPACE], err,
-                                     err_size);
+        error = egress_set_namespace(egress, f[FLAG_NAMESPACE], err, err_size);
     }
     if (!error && f[FLAG_POD]) {
         error = egress_set_pod_name(egress, f[FLAG_POD], err, err_size);
@@ -384,7 +383,7 @@ build_egress_create(const struct cli *cli, json_t **args, char *err,
 static int
 build_empty(const struct cli *cli, json_t **args, char *err, size_t err_size)
 {
-    (void) cli;
+    (void)cli;
     *args = json_object();
     if (!*args) {
         snprintf(err, err_size, "out of memory");
@@ -438,8 +437,7 @@ build_egress_move(const struct cli *cli, json_t **args, char *err,
         if (n != 1) {
             snprintf(err, err_size, "--to needs exactly one node name");
             error = EINVAL;
-        } else if (json_object_set_new(*args, "node",
-                                       json_string(nodes[0]))) {
+        } else if (json_object_set_new(*args, "node", json_string(nodes[0]))) {
             snprintf(err, err_size, "out of memory");
             error = ENOMEM;
         }
@@ -486,9 +484,7 @@ join_list(char *const *strings, size_t n, size_t max, const char *noun,
     }
     if (max && len - 1 > max) {
         char *s;
-        return asprintf(&s, "%zu %s", n, n == 1 ? noun : nouns) < 0
-                   ? NULL
-                   : s;
+        return asprintf(&s, "%zu %s", n, n == 1 ? noun : nouns) < 0 ? NULL : s;
     }
     char *s = malloc(len);
     if (s) {
@@ -530,11 +526,11 @@ ip_string(uint32_t ip)
 
 /* A table of strings with a header row, printed with aligned columns. */
 struct table {
-    size_t n_cols;  /* Columns per row. */
-    char **cells;   /* Row-major, each malloc'd (NULL if out of memory). */
-    size_t n_cells; /* Cells filled. */
+    size_t n_cols;    /* Columns per row. */
+    char **cells;     /* Row-major, each malloc'd (NULL if out of memory). */
+    size_t n_cells;   /* Cells filled. */
     size_t allocated; /* Cells allocated. */
-    bool nomem;     /* An allocation failed? */
+    bool nomem;       /* An allocation failed? */
 };
 
 static void
@@ -601,7 +597,7 @@ table_print(struct table *t, char *err, size_t err_size)
             putchar(*p >= 0x20 && *p < 0x7f ? *p : '?');
         }
         if (col + 1 < t->n_cols) {
-            printf("%*s", (int) (widths[col] - strlen(cell) + 3), "");
+            printf("%*s", (int)(widths[col] - strlen(cell) + 3), "");
         } else {
             putchar('\n');
         }
@@ -623,9 +619,9 @@ table_kv(struct table *t, const char *key, char *value)
 static char *
 pool_nodes_cell(const struct egress_pool *pool)
 {
-    char *nodes = pool->n_nodes ? join_list(pool->nodes, pool->n_nodes, 0,
-                                            NULL, NULL)
-                                : NULL;
+    char *nodes = pool->n_nodes
+                      ? join_list(pool->nodes, pool->n_nodes, 0, NULL, NULL)
+                      : NULL;
     char *selector = pool->node_selector.n
                          ? egress_labels_to_string(&pool->node_selector)
                          : NULL;
@@ -650,8 +646,9 @@ static char *
 usage_cell(const struct ctl_pool_status *s)
 {
     char *cell;
-    return asprintf(&cell, "%llu/%llu", (unsigned long long) s->used,
-                    (unsigned long long) s->total) < 0
+    return asprintf(&cell, "%llu/%llu", (unsigned long long)s->used,
+                    (unsigned long long)s->total)
+                   < 0
                ? NULL
                : cell;
 }
@@ -659,11 +656,12 @@ usage_cell(const struct ctl_pool_status *s)
 /* Printers. */
 
 static int
-print_pool_list(const struct cli *cli, const json_t *args, const json_t *result,
-                enum output_format format, char *err, size_t err_size)
+print_pool_list(const struct cli *cli, const json_t *args,
+                const json_t *result, enum output_format format, char *err,
+                size_t err_size)
 {
-    (void) cli;
-    (void) args;
+    (void)cli;
+    (void)args;
     struct ctl_pool_list list;
     int error = ctl_pool_list_from_json(result, &list, err, err_size);
     if (error) {
@@ -674,8 +672,8 @@ print_pool_list(const struct cli *cli, const json_t *args, const json_t *result,
     } else {
         struct table t;
         table_init(&t, 5);
-        const char *header[] = {"NAME", "RANGES", "NODES", "USED/TOTAL",
-                                "EGRESSES"};
+        const char *header[]
+            = {"NAME", "RANGES", "NODES", "USED/TOTAL", "EGRESSES"};
         for (size_t i = 0; i < 5; i++) {
             table_add(&t, strdup(header[i]));
         }
@@ -685,8 +683,8 @@ print_pool_list(const struct cli *cli, const json_t *args, const json_t *result,
             table_add(&t, egress_pool_ranges_to_string(s->pool));
             table_add(&t, pool_nodes_cell(s->pool));
             table_add(&t, usage_cell(s));
-            table_add(&t, join_list(s->egresses, s->n_egresses,
-                                    CELL_LIST_MAX, "egress", "egresses"));
+            table_add(&t, join_list(s->egresses, s->n_egresses, CELL_LIST_MAX,
+                                    "egress", "egresses"));
         }
         error = table_print(&t, err, err_size);
         table_destroy(&t);
@@ -696,11 +694,12 @@ print_pool_list(const struct cli *cli, const json_t *args, const json_t *result,
 }
 
 static int
-print_pool_show(const struct cli *cli, const json_t *args, const json_t *result,
-                enum output_format format, char *err, size_t err_size)
+print_pool_show(const struct cli *cli, const json_t *args,
+                const json_t *result, enum output_format format, char *err,
+                size_t err_size)
 {
-    (void) cli;
-    (void) args;
+    (void)cli;
+    (void)args;
     struct ctl_pool_status s;
     int error = ctl_pool_status_from_json(result, &s, err, err_size);
     if (error) {
@@ -722,7 +721,8 @@ print_pool_show(const struct cli *cli, const json_t *args, const json_t *result,
                  or_default(egress_labels_to_string(&pool->node_selector),
                             "<none>"));
         table_kv(&t, "used", usage_cell(&s));
-        table_kv(&t, "egresses", join_list(s.egresses, s.n_egresses, 0, NULL, NULL));
+        table_kv(&t, "egresses",
+                 join_list(s.egresses, s.n_egresses, 0, NULL, NULL));
         error = table_print(&t, err, err_size);
         table_destroy(&t);
     }
@@ -731,11 +731,12 @@ print_pool_show(const struct cli *cli, const json_t *args, const json_t *result,
 }
 
 static int
-print_egress_list(const struct cli *cli, const json_t *args, const json_t *result,
-                  enum output_format format, char *err, size_t err_size)
+print_egress_list(const struct cli *cli, const json_t *args,
+                  const json_t *result, enum output_format format, char *err,
+                  size_t err_size)
 {
-    (void) cli;
-    (void) args;
+    (void)cli;
+    (void)args;
     struct ctl_egress_list list;
     int error = ctl_egress_list_from_json(result, &list, err, err_size);
     if (error) {
@@ -746,8 +747,7 @@ print_egress_list(const struct cli *cli, const json_t *args, const json_t *resul
     } else {
         struct table t;
         table_init(&t, 6);
-        const char *header[] = {"NAME", "IP", "NODE", "SINCE", "POOL",
-                                "PODS"};
+        const char *header[] = {"NAME", "IP", "NODE", "SINCE", "POOL", "PODS"};
         for (size_t i = 0; i < 6; i++) {
             table_add(&t, strdup(header[i]));
         }
@@ -757,8 +757,8 @@ print_egress_list(const struct cli *cli, const json_t *args, const json_t *resul
             table_add(&t, or_default(ip_string(s->ip), "<none>"));
             table_add(&t, or_default(xstrdup_or_null(s->node), "<none>"));
             table_add(&t, or_default(xstrdup_or_null(s->since), "<none>"));
-            table_add(&t, or_default(xstrdup_or_null(s->egress->pool),
-                                     "<none>"));
+            table_add(&t,
+                      or_default(xstrdup_or_null(s->egress->pool), "<none>"));
             table_add(&t, join_list(s->pods, s->n_pods, CELL_LIST_MAX, "pod",
                                     "pods"));
         }
@@ -770,11 +770,12 @@ print_egress_list(const struct cli *cli, const json_t *args, const json_t *resul
 }
 
 static int
-print_egress_show(const struct cli *cli, const json_t *args, const json_t *result,
-                  enum output_format format, char *err, size_t err_size)
+print_egress_show(const struct cli *cli, const json_t *args,
+                  const json_t *result, enum output_format format, char *err,
+                  size_t err_size)
 {
-    (void) cli;
-    (void) args;
+    (void)cli;
+    (void)args;
     struct ctl_egress_status s;
     int error = ctl_egress_status_from_json(result, &s, err, err_size);
     if (error) {
@@ -789,18 +790,16 @@ print_egress_show(const struct cli *cli, const json_t *args, const json_t *resul
         table_kv(&t, "name", strdup(e->name));
         table_kv(&t, "namespace",
                  or_default(xstrdup_or_null(e->namespace_glob), "<any>"));
-        table_kv(&t, "pod", or_default(xstrdup_or_null(e->pod_glob),
-                                       "<any>"));
-        table_kv(&t, "pod-selector",
-                 or_default(egress_labels_to_string(&e->pod_selector),
-                            "<any>"));
+        table_kv(&t, "pod", or_default(xstrdup_or_null(e->pod_glob), "<any>"));
+        table_kv(
+            &t, "pod-selector",
+            or_default(egress_labels_to_string(&e->pod_selector), "<any>"));
         table_kv(&t, "pool", or_default(xstrdup_or_null(e->pool), "<none>"));
         table_kv(&t, "ip", or_default(ip_string(s.ip), "<none>"));
         table_kv(&t, "node", or_default(xstrdup_or_null(s.node), "<none>"));
-        table_kv(&t, "since", or_default(xstrdup_or_null(s.since),
-                                         "<none>"));
-        table_kv(&t, "exempt", or_default(egress_exempt_to_string(e),
-                                          "<none>"));
+        table_kv(&t, "since", or_default(xstrdup_or_null(s.since), "<none>"));
+        table_kv(&t, "exempt",
+                 or_default(egress_exempt_to_string(e), "<none>"));
         table_kv(&t, "pods", join_list(s.pods, s.n_pods, 0, NULL, NULL));
         error = table_print(&t, err, err_size);
         table_destroy(&t);
@@ -846,8 +845,7 @@ static const struct command commands[] = {
      build_pool_create, print_done},
     {"pool", "list", CTL_CMD_POOL_LIST, false, 0, build_empty,
      print_pool_list},
-    {"pool", "show", CTL_CMD_POOL_SHOW, true, 0, build_name,
-     print_pool_show},
+    {"pool", "show", CTL_CMD_POOL_SHOW, true, 0, build_name, print_pool_show},
     {"pool", "delete", CTL_CMD_POOL_DELETE, true, 0, build_name, print_done},
     {"egress", "create", CTL_CMD_EGRESS_CREATE, true,
      BIT(FLAG_NAMESPACE) | BIT(FLAG_POD) | BIT(FLAG_POD_SELECTOR)
@@ -875,7 +873,8 @@ find_command(const struct cli *cli)
     const char *object = cli->words[0];
     if (strcmp(object, "pool") && strcmp(object, "egress")) {
         fail("unknown command '%.64s' (expected 'pool' or 'egress'; try "
-             "'sluicectl --help')", object);
+             "'sluicectl --help')",
+             object);
         return NULL;
     }
     if (cli->n_words < 2) {
@@ -901,13 +900,14 @@ find_command(const struct cli *cli)
             return NULL;
         }
     }
-    if (c->takes_name && cli->n_words < 3) {
+    size_t n_words = c->takes_name ? 3 : 2;
+    if (cli->n_words < n_words) {
         fail("'%s %s' needs %s %s name", c->object, c->verb,
              c->object[0] == 'e' ? "an" : "a", c->object);
         return NULL;
     }
-    if (!c->takes_name && cli->n_words > 2) {
-        fail("unexpected argument '%.64s'", cli->words[2]);
+    if (cli->n_words > n_words) {
+        fail("unexpected argument '%.64s'", cli->words[n_words]);
         return NULL;
     }
     return c;
@@ -931,7 +931,8 @@ main(int argc, char *argv[])
             format = OUTPUT_JSON;
         } else if (strcmp(cli.output, "table")) {
             fail("invalid output format '%.64s' (expected 'table' or "
-                 "'json')", cli.output);
+                 "'json')",
+                 cli.output);
             return EXIT_INVALID;
         }
     }
@@ -955,7 +956,8 @@ main(int argc, char *argv[])
     }
     if (!socket_path[0] || strlen(socket_path) >= CTL_SOCKET_PATH_MAX) {
         fail("invalid control socket path '%.128s' (empty or longer than "
-             "%d bytes)", socket_path, CTL_SOCKET_PATH_MAX - 1);
+             "%d bytes)",
+             socket_path, CTL_SOCKET_PATH_MAX - 1);
         return EXIT_INVALID;
     }
 
@@ -978,8 +980,8 @@ main(int argc, char *argv[])
     }
 
     struct ctl_response response;
-    error = ctl_client_call(socket_path, timeout_s * 1000, request,
-                            &response, err, sizeof err);
+    error = ctl_client_call(socket_path, timeout_s * 1000, request, &response,
+                            err, sizeof err);
     json_decref(request);
     if (error) {
         fail("%s", err);

@@ -283,14 +283,18 @@ shim_exchange(const struct shim_call *call, struct shim_outcome *outcome)
     }
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     strcpy(sun.sun_path, call->socket_path);
-    if (connect(fd, (struct sockaddr *) &sun, sizeof sun) < 0) {
-        int error = errno;
-        if (error == EINPROGRESS || error == EAGAIN) {
-            error = wait_fd(fd, POLLOUT, deadline);
-            socklen_t len = sizeof error;
-            if (!error && getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len)) {
-                error = errno;
-            }
+    /* On a unix socket EAGAIN means the agent's backlog is full, not that
+     * the connection is in progress: try again until the deadline. */
+    int error;
+    while ((error = connect(fd, (struct sockaddr *) &sun, sizeof sun) < 0
+                    ? errno : 0) == EAGAIN
+           && now_ms() < deadline) {
+        struct timespec pause = {0, 2 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    {
+        if (error == EAGAIN) {
+            error = ETIMEDOUT;
         }
         if (error) {
             close(fd);
@@ -304,12 +308,12 @@ shim_exchange(const struct shim_call *call, struct shim_outcome *outcome)
     size_t frame_len;
     uint8_t *frame = cni_frame_encode(call->request, call->request_len,
                                       &frame_len);
+    error = 0;
     if (!frame) {
         close(fd);
         shim_fail(call, outcome, CNI_ERR_DECODE, "request too large");
         return;
     }
-    int error = 0;
     for (size_t sent = 0; !error && sent < frame_len;) {
         ssize_t n = send(fd, frame + sent, frame_len - sent, MSG_NOSIGNAL);
         if (n > 0) {

@@ -33,3 +33,4 @@ bench: all
 	SLUICE_BUILD=$(abs_top_builddir) $(abs_top_srcdir)/tests/bench/run.sh \
 		$(BENCH_FLAGS)
 include tests/unit/egress-model.mk
+include tests/unit/sluicectl.mk

@@ -15,6 +15,12 @@
 #   lab.sh up LAB NODES [geneve|vxlan]
 #                                  start NODES nodes (n1, n2, ...)
 #   lab.sh down LAB                stop and remove everything of LAB
+#   lab.sh node-add LAB NODE [--allocate]
+#                                  add one more node to a running lab, like
+#                                  `up` does; with --allocate its
+#                                  sluiced.json has no pod_cidr, so that the
+#                                  agent allocates a subnet from
+#                                  cluster_cidr through etcd
 #   lab.sh pod-add LAB NODE POD [NAMESPACE [LABELS]]
 #                                  attach pod POD on NODE (prints the CNI
 #                                  result); LABELS is k=v,k=v
@@ -31,6 +37,7 @@
 #   lab.sh ofctl LAB NODE ARGS...  ovs-ofctl for the node (e.g. dump-flows
 #                                  br-int --names)
 #   lab.sh vsctl LAB NODE ARGS...  ovs-vsctl on the node's database
+#   lab.sh ctl LAB NODE ARGS...    sluicectl against the node's agent
 #
 # Environment: SLUICE_BUILD (build tree, default _build/plain),
 # SLUICE_LAB_ROOT (state, default /tmp), SLUICE_LAB_POD_PREFIX (prefix
@@ -173,6 +180,52 @@ cni_call() {
         "$build/plugin/sluice"
 }
 
+# node_create NODE TUNNEL [allocate]: creates NODE (namespace, uplink, OVS,
+# sluiced.json) and starts its agent.  The node's pod CIDR is 10.244.I.0/P,
+# or, with "allocate", left out of sluiced.json so that the agent allocates
+# one from cluster_cidr through etcd.
+node_create() {
+    local node=$1 tunnel=$2 allocate=${3:-} i nd ns cidr_line
+    i=$(node_index "$node")
+    cidr_line=$'\n'"    \"pod_cidr\": \"10.244.$i.0/$pod_prefix\","
+    [ "$allocate" != allocate ] || cidr_line=
+    nd=$(node_dir "$node")
+    ns=$(node_ns "$node")
+    mkdir -p "$nd"
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    underlay_link "$ns" uplink "$lab-$node"
+
+    "$ovs_sh" start "$nd/ovs" "$ns"
+    # br-phy keeps a MAC of its own: were it the uplink's, the node's
+    # kernel would also take the frames OVS reads from the uplink and
+    # answer every packet twice.
+    "$ovs_sh" vsctl "$nd/ovs" add-br br-phy \
+        -- set bridge br-phy datapath_type=netdev fail-mode=standalone \
+        -- add-port br-phy uplink
+    ip -n "$ns" addr add "$(node_ip "$node")/24" dev br-phy
+    ip -n "$ns" link set br-phy up
+    # The kernel must not answer ARP on the uplink for addresses it
+    # does not own (OVS answers for egress IPs).
+    ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1
+
+    cat >"$nd/sluiced.json" <<EOF
+{
+    "node_name": "$node",
+    "node_ip": "$(node_ip "$node")",
+    "tunnel_type": "$tunnel",$cidr_line
+    "etcd_endpoints": "http://$etcd_ip:2379",
+    "cluster_cidr": "10.244.0.0/16",
+    "ovs_rundir": "$nd/ovs",
+    "cni_socket": "$nd/cni.sock",
+    "ctl_socket": "$nd/ctl.sock",
+    "state_dir": "$nd/state",
+    "log_level": "info"
+}
+EOF
+    agent_start "$node"
+}
+
 lab_up() {
     local n_nodes=${1:?usage: lab.sh up LAB NODES [geneve|vxlan]}
     local tunnel=${2:-geneve} i node nd ns ul ext
@@ -196,42 +249,7 @@ lab_up() {
     ip -n "$ext" addr add "$ext_ip/24" dev eth0
 
     for i in $(seq 1 "$n_nodes"); do
-        node=n$i
-        nd=$(node_dir "$node")
-        ns=$(node_ns "$node")
-        mkdir -p "$nd"
-        ip netns add "$ns"
-        ip -n "$ns" link set lo up
-        underlay_link "$ns" uplink "$lab-$node"
-
-        "$ovs_sh" start "$nd/ovs" "$ns"
-        # br-phy keeps a MAC of its own: were it the uplink's, the node's
-        # kernel would also take the frames OVS reads from the uplink and
-        # answer every packet twice.
-        "$ovs_sh" vsctl "$nd/ovs" add-br br-phy \
-            -- set bridge br-phy datapath_type=netdev fail-mode=standalone \
-            -- add-port br-phy uplink
-        ip -n "$ns" addr add "$(node_ip "$node")/24" dev br-phy
-        ip -n "$ns" link set br-phy up
-        # The kernel must not answer ARP on the uplink for addresses it
-        # does not own (OVS answers for egress IPs).
-        ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1
-
-        cat >"$nd/sluiced.json" <<EOF
-{
-    "node_name": "$node",
-    "node_ip": "$(node_ip "$node")",
-    "tunnel_type": "$tunnel",
-    "pod_cidr": "10.244.$i.0/$pod_prefix",
-    "etcd_endpoints": "http://$etcd_ip:2379",
-    "cluster_cidr": "10.244.0.0/16",
-    "ovs_rundir": "$nd/ovs",
-    "cni_socket": "$nd/cni.sock",
-    "state_dir": "$nd/state",
-    "log_level": "info"
-}
-EOF
-        agent_start "$node"
+        node_create "n$i" "$tunnel"
     done
     for i in $(seq 1 "$n_nodes"); do
         agent_wait_ready "n$i"
@@ -284,6 +302,19 @@ pod_del() {
 
 case $cmd in
 up) lab_up "$@" ;;
+node-add)
+    [ -d "$dir" ] || die "no lab $lab"
+    node=${1:?usage: lab.sh node-add LAB NODE [--allocate]}
+    case ${2:-} in
+    "") allocate= ;;
+    --allocate) allocate=allocate ;;
+    *) die "usage: lab.sh node-add LAB NODE [--allocate]" ;;
+    esac
+    [ ! -e "$(node_dir "$node")" ] || die "node $node exists"
+    node_create "$node" "$(jq -r .tunnel_type "$dir/n1/sluiced.json")" \
+        "$allocate"
+    agent_wait_ready "$node"
+    ;;
 down) lab_down ;;
 pod-add) pod_add "$@" ;;
 pod-del) pod_del "$@" ;;
@@ -320,6 +351,11 @@ ofctl)
     node=$1
     shift
     OVS_RUNDIR=$(node_dir "$node")/ovs ovs-ofctl -O OpenFlow15 "$@"
+    ;;
+ctl)
+    node=$1
+    shift
+    "$build/agent/sluicectl" -s "$(node_dir "$node")/ctl.sock" "$@"
     ;;
 vsctl)
     node=$1

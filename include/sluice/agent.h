@@ -88,6 +88,11 @@ void pods_handle_cni(void *agent, struct cni_request *,
  * allocations without a port are removed.  Returns 0 or an errno value. */
 int pods_recover(struct agent *);
 
+/* An Interface row changed: fixes a pod whose port got another number
+ * than the one asked for. */
+struct ovsdb_row;
+void pods_interface_changed(struct agent *, const struct ovsdb_row *);
+
 /* States the flows of every pod again (after the flow table is created). */
 int pods_add_all_flows(struct agent *);
 

@@ -69,8 +69,8 @@ struct ctl_egress_list {
  * dotted quads, counts nonnegative integers, "since" and pod names
  * printable ASCII without spaces or commas (at most 512 bytes); members the
  * protocol does not define are ignored.  Return 0, or EPROTO (ENOMEM) with
- * a one-line reason in 'err', in which case the output argument holds
- * nothing to free. */
+ * a one-line reason (printable ASCII) in 'err', in which case the output
+ * argument holds nothing to free. */
 int ctl_pool_status_from_json(const json_t *json,
                               struct ctl_pool_status *status, char *err,
                               size_t err_size);
@@ -79,9 +79,8 @@ int ctl_pool_list_from_json(const json_t *json, struct ctl_pool_list *list,
 int ctl_egress_status_from_json(const json_t *json,
                                 struct ctl_egress_status *status, char *err,
                                 size_t err_size);
-int ctl_egress_list_from_json(const json_t *json,
-                              struct ctl_egress_list *list, char *err,
-                              size_t err_size);
+int ctl_egress_list_from_json(const json_t *json, struct ctl_egress_list *list,
+                              char *err, size_t err_size);
 
 /* Decodes the result of "egress.create" into '*ip' (the egress's IP). */
 int ctl_egress_created_from_json(const json_t *json, uint32_t *ip, char *err,

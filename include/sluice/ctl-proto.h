@@ -46,12 +46,17 @@
  *     'egresses' the names of the egresses that use the pool.
  *
  *   EGRESS_STATUS {"egress": EGRESS, "ip": "198.18.0.100",
- *                  "node": "n2" | null, "since": "2026-11-23T11:30:00Z" | null,
+ *                  "node": "n2" or null,
+ *                  "since": "2026-11-23T11:30:00Z" or null,
  *                  "pods": ["default/web-1", ...]}
- *     'ip' the egress IP in effect (explicit or allocated), 'node' the node
- *     that holds it and 'since' when it took it (RFC 3339, UTC; both null
- *     while no node holds it), 'pods' the "namespace/name" of the pods the
- *     egress applies to.
+ *     'ip' the egress IP in effect (explicit or allocated; null if none
+ *     could be allocated), 'node' the node that holds it and 'since' when
+ *     it took it (RFC 3339, UTC; both null, or absent, while no node holds
+ *     it), 'pods' the "namespace/name" of the pods the egress applies to.
+ *
+ * sluicectl treats a success without "result" as an empty result, a
+ * failure without "error" as "the agent failed with status N", and ignores
+ * members of POOL_STATUS and EGRESS_STATUS it does not know.
  */
 #ifndef SLUICE_CTL_PROTO_H
 #define SLUICE_CTL_PROTO_H 1
@@ -93,7 +98,7 @@
 
 /* A decoded response. */
 struct ctl_response {
-    int status;    /* CTL_STATUS_*, or another positive value. */
+    int status;     /* CTL_STATUS_*, or another positive value. */
     json_t *result; /* On success, the "result" object (owned); else NULL. */
     char *error;    /* On failure, the "error" line (owned); else NULL. */
 };
