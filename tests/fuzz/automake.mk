@@ -1,7 +1,8 @@
 # Fuzz targets for every parser of untrusted input.  Without --enable-fuzz
 # each target is linked with a replay driver and its seed corpus runs in
 # `make check`; with it (CC=clang) the targets link libFuzzer.
-FUZZ_TARGETS = tests/fuzz/fuzz-shim tests/fuzz/fuzz-egress
+FUZZ_TARGETS = tests/fuzz/fuzz-shim tests/fuzz/fuzz-egress \
+	tests/fuzz/fuzz-ctl-response
 check_PROGRAMS += $(FUZZ_TARGETS)
 TESTS += tests/fuzz/replay-corpus.sh
 EXTRA_DIST += tests/fuzz/corpus
@@ -25,3 +26,10 @@ tests_fuzz_fuzz_egress_SOURCES = tests/fuzz/fuzz-egress.c $(fuzz_driver)
 tests_fuzz_fuzz_egress_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_fuzz_egress_LDFLAGS = $(fuzz_link_flags)
 tests_fuzz_fuzz_egress_LDADD = agent/libsluiceagent.a $(JANSSON_LIBS)
+
+tests_fuzz_fuzz_ctl_response_SOURCES = tests/fuzz/fuzz-ctl-response.c \
+	$(fuzz_driver)
+tests_fuzz_fuzz_ctl_response_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_fuzz_ctl_response_LDFLAGS = $(fuzz_link_flags)
+tests_fuzz_fuzz_ctl_response_LDADD = agent/libsluiceagent.a \
+	plugin/libsluicecni.a $(JANSSON_LIBS)

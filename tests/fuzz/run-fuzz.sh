@@ -15,8 +15,9 @@ if [ ! -f Makefile ]; then
     "$src/configure" -q CC=clang --enable-fuzz --with-ovs="$ovs" \
         CFLAGS="-g -O1 $san -fsanitize=fuzzer-no-link" LDFLAGS="$san"
 fi
-make -s -j2 tests/fuzz/fuzz-shim tests/fuzz/fuzz-egress
-for target in shim egress; do
+make -s -j2 tests/fuzz/fuzz-shim tests/fuzz/fuzz-egress \
+    tests/fuzz/fuzz-ctl-response
+for target in shim egress ctl-response; do
     work=$(mktemp -d)
     cp "$src/tests/fuzz/corpus/$target"/* "$work/"
     echo "fuzz-$target: ${seconds}s"
