@@ -52,7 +52,7 @@ static const struct key {
      "pod MTU (default: uplink MTU - tunnel overhead)", 576, 9000},
     {"egress_bfd_interval_ms", KEY_UINT,
      offsetof(struct agent_config, egress_bfd_interval_ms),
-     "BFD interval between egress nodes (default 100; failure is "
+     "BFD interval between egress nodes (default 80; failure is "
      "declared after 3 missed)", 20, 10000},
     {"node_cidr_prefix", KEY_UINT,
      offsetof(struct agent_config, node_cidr_prefix),
@@ -251,7 +251,7 @@ agent_config_load(struct agent_config *config, int argc, char *argv[],
         config->node_name = strdup(host);
     }
     if (!config->egress_bfd_interval_ms) {
-        config->egress_bfd_interval_ms = 100;
+        config->egress_bfd_interval_ms = 80;
     }
     if (!config->node_cidr_prefix) {
         config->node_cidr_prefix = 24;

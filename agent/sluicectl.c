@@ -78,7 +78,6 @@ struct cli {
 };
 
 /* What a command builds and prints. */
-struct command;
 typedef int build_fn(const struct cli *, json_t **args, char *err,
                      size_t err_size);
 typedef int print_fn(const struct cli *, const json_t *args,
