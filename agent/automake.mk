@@ -13,7 +13,8 @@ noinst_HEADERS += \
 	include/sluice/log.h \
 	include/sluice/ovsdb.h \
 	include/sluice/podif.h \
-	include/sluice/rpc-server.h
+	include/sluice/rpc-server.h \
+	include/sluice/util.h
 
 noinst_LIBRARIES += agent/libsluiceagent.a
 agent_libsluiceagent_a_SOURCES = \
@@ -32,6 +33,7 @@ agent_libsluiceagent_a_SOURCES = \
 	agent/ovsdb.c \
 	agent/podif.c \
 	agent/pods.c \
+	agent/util.c \
 	agent/rpc-server.c
 agent_libsluiceagent_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) \
 	$(LIBUV_CFLAGS) $(LIBNL_CFLAGS) $(LIBCURL_CFLAGS)

@@ -46,68 +46,6 @@ client_error(char *err, size_t err_size, const char *fmt, ...)
     }
 }
 
-/* The exchange. */
-
-static long long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-/* Waits until 'fd' is ready for 'events' or 'deadline' passes.  Returns 0,
- * ETIMEDOUT or an errno value. */
-static int
-wait_fd(int fd, short events, long long deadline)
-{
-    for (;;) {
-        long long left = deadline - now_ms();
-        if (left <= 0) {
-            return ETIMEDOUT;
-        }
-        struct pollfd pfd = {.fd = fd, .events = events};
-        int n = poll(&pfd, 1, left > 1000000 ? 1000000 : (int)left);
-        if (n > 0) {
-            return 0;
-        } else if (n < 0 && errno != EINTR) {
-            return errno;
-        }
-    }
-}
-
-/* Connects 'fd' to 'sun' before 'deadline'.  Returns 0 or an errno
- * value. */
-static int
-connect_before(int fd, const struct sockaddr_un *sun, long long deadline)
-{
-    for (;;) {
-        if (!connect(fd, (const struct sockaddr *)sun, sizeof *sun)) {
-            return 0;
-        }
-        int error = errno;
-        if (error == EINTR) {
-            continue;
-        } else if (error == EAGAIN) {
-            /* The agent's backlog is full: nothing is in progress, so try
-             * again shortly. */
-            if (now_ms() >= deadline) {
-                return ETIMEDOUT;
-            }
-            struct timespec pause = {.tv_nsec = 10 * 1000 * 1000};
-            nanosleep(&pause, NULL);
-            continue;
-        } else if (error == EINPROGRESS) {
-            error = wait_fd(fd, POLLOUT, deadline);
-            socklen_t len = sizeof error;
-            if (!error && getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len)) {
-                error = errno;
-            }
-        }
-        return error;
-    }
-}
-
 /* Describes 'timeout_ms' for messages ("10 s" or "250 ms"). */
 static void
 format_timeout(int timeout_ms, char *buf, size_t size)
@@ -135,124 +73,62 @@ ctl_client_call(const char *socket_path, int timeout_ms, const json_t *request,
     }
 
     char *body = json_dumps(request, JSON_COMPACT);
-    bool encoded = body != NULL;
-    size_t frame_len;
-    uint8_t *frame
-        = body ? cni_frame_encode(body, strlen(body), &frame_len) : NULL;
-    free(body);
-    if (!frame) {
+    if (!body || strlen(body) > CTL_PROTO_MAX_FRAME) {
         client_error(err, err_size,
-                     "cannot encode the request for the "
-                     "sluice agent at %s",
+                     "cannot encode the request for the sluice agent at %s",
                      socket_path);
-        return encoded ? EMSGSIZE : ENOMEM;
+        int error = body ? EMSGSIZE : ENOMEM;
+        free(body);
+        return error;
     }
 
-    long long deadline = now_ms() + timeout_ms;
     char timeout[32];
     format_timeout(timeout_ms, timeout, sizeof timeout);
 
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        int error = errno;
-        free(frame);
-        client_error(err, err_size, "socket: %s", strerror(error));
-        return error;
-    }
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    memcpy(sun.sun_path, socket_path, path_len + 1);
-    int error = connect_before(fd, &sun, deadline);
-    if (error) {
-        free(frame);
-        close(fd);
-        if (error == ETIMEDOUT) {
-            client_error(err, err_size,
-                         "cannot connect to the sluice agent "
-                         "at %s: timed out after %s",
-                         socket_path, timeout);
-        } else {
-            client_error(err, err_size,
-                         "cannot connect to the sluice agent "
-                         "at %s: %s (is sluiced running?)",
-                         socket_path, strerror(error));
-        }
-        return error;
-    }
-
-    for (size_t sent = 0; !error && sent < frame_len;) {
-        ssize_t n = send(fd, frame + sent, frame_len - sent, MSG_NOSIGNAL);
-        if (n > 0) {
-            sent += n;
-        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            error = wait_fd(fd, POLLOUT, deadline);
-        } else {
-            error = n < 0 ? errno : EPIPE;
-        }
-    }
-    free(frame);
-
-    struct cni_frame_reader reader;
-    cni_frame_reader_init(&reader, CTL_PROTO_MAX_FRAME);
-    int status = EAGAIN;
-    bool sending = error != 0;
-    while (!error && status == EAGAIN) {
-        char buf[16384];
-        ssize_t n = recv(fd, buf, sizeof buf, 0);
-        if (n > 0) {
-            size_t used;
-            status = cni_frame_reader_feed(&reader, buf, n, &used);
-        } else if (n == 0) {
-            error = ECONNRESET;
-        } else if (errno == EAGAIN || errno == EINTR) {
-            error = wait_fd(fd, POLLIN, deadline);
-        } else {
-            error = errno;
-        }
-    }
-    close(fd);
-
+    char *answer;
+    size_t len;
+    enum frame_exchange_stage stage;
+    int error = frame_exchange(socket_path, body, strlen(body), timeout_ms,
+                               CTL_PROTO_MAX_FRAME, &answer, &len, &stage);
+    free(body);
     if (error == ETIMEDOUT) {
-        client_error(err, err_size,
-                     "no answer from the sluice agent at %s: "
-                     "timed out after %s",
+        client_error(err, err_size, "%s the sluice agent at %s: timed out "
+                     "after %s",
+                     stage == FRAME_CONNECT ? "cannot connect to"
+                                            : "no answer from",
                      socket_path, timeout);
-    } else if (error == ECONNRESET && !sending) {
+    } else if (error && stage == FRAME_CONNECT) {
         client_error(err, err_size,
-                     "the sluice agent at %s closed the "
-                     "connection without answering",
-                     socket_path);
+                     "cannot connect to the sluice agent at %s: %s (is "
+                     "sluiced running?)", socket_path, strerror(error));
+    } else if (error == ECONNRESET && stage == FRAME_RECEIVE) {
+        client_error(err, err_size,
+                     "the sluice agent at %s closed the connection without "
+                     "answering", socket_path);
+    } else if (error == EMSGSIZE && stage == FRAME_RECEIVE) {
+        client_error(err, err_size,
+                     "bad answer from the sluice agent at %s: frame too "
+                     "large", socket_path);
+        error = EPROTO;
     } else if (error) {
         client_error(err, err_size, "%s the sluice agent at %s: %s",
-                     sending ? "cannot send the request to"
-                             : "cannot read the answer of",
+                     stage == FRAME_SEND ? "cannot send the request to"
+                                         : "cannot read the answer of",
                      socket_path, strerror(error));
-    } else if (status) {
-        client_error(err, err_size,
-                     "bad answer from the sluice agent at %s: "
-                     "%s",
-                     socket_path,
-                     status == EMSGSIZE ? "frame too large"
-                                        : strerror(status));
-        error = status == EMSGSIZE ? EPROTO : status;
     } else {
-        size_t len;
-        char *answer = cni_frame_reader_take(&reader, &len);
         char msg[CTL_ERROR_MAX];
         error = ctl_response_parse(answer, len, response, msg, sizeof msg);
         free(answer);
         if (error == EPROTONOSUPPORT) {
             client_error(err, err_size,
-                         "incompatible sluice agent at %s: "
-                         "%s",
-                         socket_path, msg);
+                         "incompatible sluice agent at %s: %s", socket_path,
+                         msg);
         } else if (error) {
             client_error(err, err_size,
-                         "malformed answer from the sluice "
-                         "agent at %s: %s",
+                         "malformed answer from the sluice agent at %s: %s",
                          socket_path, msg);
         }
     }
-    cni_frame_reader_destroy(&reader);
     return error;
 }
 

@@ -15,74 +15,8 @@
 
 #include <jansson.h>
 
-#include "sluice/log.h"
+#include "sluice/util.h"
 
-SLOG_MODULE(etcd);
-
-/* Memory exhaustion is fatal, as in the rest of the agent. */
-static void
-out_of_memory(void)
-{
-    SLOG_ERR("out of memory");
-    abort();
-}
-
-static void *
-xmalloc(size_t size)
-{
-    void *p = malloc(size ? size : 1);
-    if (!p) {
-        out_of_memory();
-    }
-    return p;
-}
-
-static void *
-xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        out_of_memory();
-    }
-    return p;
-}
-
-static void *
-xrealloc(void *p, size_t size)
-{
-    p = realloc(p, size ? size : 1);
-    if (!p) {
-        out_of_memory();
-    }
-    return p;
-}
-
-static char *
-xstrdup(const char *s)
-{
-    char *p = strdup(s);
-    if (!p) {
-        out_of_memory();
-    }
-    return p;
-}
-
-static char *xasprintf(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static char *
-xasprintf(const char *fmt, ...)
-{
-    va_list args;
-    char *s;
-    va_start(args, fmt);
-    int n = vasprintf(&s, fmt, args);
-    va_end(args);
-    if (n < 0) {
-        out_of_memory();
-    }
-    return s;
-}
 
 /* Base64. */
 
@@ -112,9 +46,9 @@ etcd_base64_encode(const void *data_, size_t n)
 {
     const unsigned char *data = data_;
     if (n > (SIZE_MAX - 1) / 4 * 3 - 2) {
-        out_of_memory();
+        abort_out_of_memory();
     }
-    char *out = xmalloc((n + 2) / 3 * 4 + 1);
+    char *out = nofail_malloc((n + 2) / 3 * 4 + 1);
     size_t i = 0, j = 0;
     for (; n - i >= 3; i += 3) {
         uint32_t v = (uint32_t)data[i] << 16 | (uint32_t)data[i + 1] << 8
@@ -154,7 +88,7 @@ etcd_base64_decode(const char *text, size_t len, char **datap, size_t *np)
         pad = text[len - 2] == '=' ? 2 : 1;
     }
 
-    char *out = xmalloc(len / 4 * 3 + 1);
+    char *out = nofail_malloc(len / 4 * 3 + 1);
     size_t o = 0;
     for (size_t i = 0; i < len; i += 4) {
         bool last = i + 4 == len;
@@ -227,14 +161,14 @@ etcd_prefix_range_end(const char *key, size_t len, size_t *end_len)
 {
     for (size_t i = len; i > 0; i--) {
         if ((unsigned char)key[i - 1] != 0xff) {
-            char *end = xmalloc(i);
+            char *end = nofail_malloc(i);
             memcpy(end, key, i);
             end[i - 1] = (char)((unsigned char)key[i - 1] + 1);
             *end_len = i;
             return end;
         }
     }
-    char *end = xmalloc(1);
+    char *end = nofail_malloc(1);
     end[0] = '\0';
     *end_len = 1;
     return end;
@@ -308,7 +242,7 @@ json_parse_error(const json_t *root, int *code, char **message)
         text = json_string_value(m);
     }
     *code = (int)c;
-    *message = xstrdup(text ? text : "unknown error");
+    *message = nofail_strdup(text ? text : "unknown error");
     return true;
 }
 
@@ -332,12 +266,12 @@ load_object(const char *body, size_t len, char **msg)
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr);
     if (!root) {
-        *msg = xasprintf("malformed JSON reply: %s", jerr.text);
+        *msg = nofail_asprintf("malformed JSON reply: %s", jerr.text);
         return NULL;
     }
     if (!json_is_object(root)) {
         json_decref(root);
-        *msg = xstrdup("malformed reply: not a JSON object");
+        *msg = nofail_strdup("malformed reply: not a JSON object");
         return NULL;
     }
     return root;
@@ -354,7 +288,7 @@ get_int64(const json_t *obj, const char *name, int64_t *value, char **msg)
         return true;
     }
     if (!etcd_json_int64(j, value)) {
-        *msg = xasprintf("malformed reply: \"%s\" is not an int64", name);
+        *msg = nofail_asprintf("malformed reply: \"%s\" is not an int64", name);
         return false;
     }
     return true;
@@ -371,7 +305,7 @@ get_bool(const json_t *obj, const char *name, bool *value, char **msg)
         return true;
     }
     if (!json_is_boolean(j)) {
-        *msg = xasprintf("malformed reply: \"%s\" is not a boolean", name);
+        *msg = nofail_asprintf("malformed reply: \"%s\" is not a boolean", name);
         return false;
     }
     *value = json_is_true(j);
@@ -386,14 +320,14 @@ get_bytes(const json_t *obj, const char *name, char **datap, size_t *np,
 {
     const json_t *j = json_object_get(obj, name);
     if (!j || json_is_null(j)) {
-        *datap = xstrdup("");
+        *datap = nofail_strdup("");
         *np = 0;
         return true;
     }
     if (!json_is_string(j)
         || etcd_base64_decode(json_string_value(j), json_string_length(j),
                               datap, np)) {
-        *msg = xasprintf("malformed reply: \"%s\" is not base64", name);
+        *msg = nofail_asprintf("malformed reply: \"%s\" is not base64", name);
         return false;
     }
     return true;
@@ -415,18 +349,18 @@ parse_kv(const json_t *j, const char *prefix, size_t prefix_len,
 {
     memset(kv, 0, sizeof *kv);
     if (!json_is_object(j)) {
-        *msg = xstrdup("malformed reply: key-value is not an object");
+        *msg = nofail_strdup("malformed reply: key-value is not an object");
         return false;
     }
     if (!json_object_get(j, "key")) {
-        *msg = xstrdup("malformed reply: key-value without a key");
+        *msg = nofail_strdup("malformed reply: key-value without a key");
         return false;
     }
     if (!get_bytes(j, "key", &kv->key, &kv->key_len, msg)) {
         return false;
     }
     if (kv->key_len < prefix_len || memcmp(kv->key, prefix, prefix_len)) {
-        *msg = xasprintf("malformed reply: key outside the prefix %s", prefix);
+        *msg = nofail_asprintf("malformed reply: key outside the prefix %s", prefix);
         kv_uninit(kv);
         memset(kv, 0, sizeof *kv);
         return false;
@@ -460,11 +394,11 @@ parse_kvs(const json_t *obj, const char *name, const char *prefix,
         return true;
     }
     if (!json_is_array(arr)) {
-        *msg = xasprintf("malformed reply: \"%s\" is not an array", name);
+        *msg = nofail_asprintf("malformed reply: \"%s\" is not an array", name);
         return false;
     }
     size_t n = json_array_size(arr);
-    struct etcd_kv *kvs = xcalloc(n, sizeof *kvs);
+    struct etcd_kv *kvs = nofail_calloc(n, sizeof *kvs);
     size_t prefix_len = strlen(prefix);
     for (size_t i = 0; i < n; i++) {
         if (!parse_kv(json_array_get(arr, i), prefix, prefix_len, &kvs[i],
@@ -513,7 +447,7 @@ get_header_revision(const json_t *obj, int64_t *revision, char **msg)
         return true;
     }
     if (!json_is_object(header)) {
-        *msg = xstrdup("malformed reply: \"header\" is not an object");
+        *msg = nofail_strdup("malformed reply: \"header\" is not an object");
         return false;
     }
     return get_int64(header, "revision", revision, msg);
@@ -528,7 +462,7 @@ parse_result(enum etcd_op_type type, const json_t *obj, const char *prefix,
 {
     r->type = type;
     if (!json_is_object(obj)) {
-        *msg = xstrdup("malformed reply: response is not an object");
+        *msg = nofail_strdup("malformed reply: response is not an object");
         return false;
     }
     if (!get_header_revision(obj, &r->revision, msg)) {
@@ -543,7 +477,7 @@ parse_result(enum etcd_op_type type, const json_t *obj, const char *prefix,
     case ETCD_OP_PUT: {
         const json_t *prev = json_object_get(obj, "prev_kv");
         if (prev && !json_is_null(prev)) {
-            r->kvs = xcalloc(1, sizeof *r->kvs);
+            r->kvs = nofail_calloc(1, sizeof *r->kvs);
             if (!parse_kv(prev, prefix, strlen(prefix), r->kvs, msg)) {
                 return false;
             }
@@ -565,11 +499,11 @@ parse_result(enum etcd_op_type type, const json_t *obj, const char *prefix,
             return true;
         }
         if (!json_is_array(arr)) {
-            *msg = xstrdup("malformed reply: \"responses\" is not an array");
+            *msg = nofail_strdup("malformed reply: \"responses\" is not an array");
             return false;
         }
         size_t n = json_array_size(arr);
-        r->responses = xcalloc(n, sizeof *r->responses);
+        r->responses = nofail_calloc(n, sizeof *r->responses);
         for (size_t i = 0; i < n; i++) {
             static const struct {
                 const char *name;
@@ -592,7 +526,7 @@ parse_result(enum etcd_op_type type, const json_t *obj, const char *prefix,
                 }
             }
             if (!sub) {
-                *msg = xstrdup("malformed reply: unknown txn response");
+                *msg = nofail_strdup("malformed reply: unknown txn response");
                 return false;
             }
             /* Count it first, so that result_uninit() frees it. */
@@ -604,7 +538,7 @@ parse_result(enum etcd_op_type type, const json_t *obj, const char *prefix,
         return true;
     }
     }
-    *msg = xstrdup("unknown operation type");
+    *msg = nofail_strdup("unknown operation type");
     return false;
 }
 
@@ -618,7 +552,7 @@ etcd_parse_result(enum etcd_op_type type, const char *body, size_t len,
     if (!root) {
         return EPROTO;
     }
-    struct etcd_result *r = xcalloc(1, sizeof *r);
+    struct etcd_result *r = nofail_calloc(1, sizeof *r);
     bool ok = parse_result(type, root, prefix ? prefix : "", r, msg);
     json_decref(root);
     if (!ok) {
@@ -643,7 +577,7 @@ etcd_parse_lease_grant(const char *body, size_t len, int64_t *id, int64_t *ttl,
     if (!get_int64(root, "ID", id, msg) || !get_int64(root, "TTL", ttl, msg)) {
         error = EPROTO;
     } else if (*id == 0) {
-        *msg = xstrdup("malformed reply: lease grant without an ID");
+        *msg = nofail_strdup("malformed reply: lease grant without an ID");
         error = EPROTO;
     }
     json_decref(root);
@@ -663,7 +597,7 @@ etcd_parse_lease_keepalive(const char *body, size_t len, int64_t *ttl,
     int error = 0;
     const json_t *result = json_object_get(root, "result");
     if (!json_is_object(result)) {
-        *msg = xstrdup("malformed reply: no \"result\" object");
+        *msg = nofail_strdup("malformed reply: no \"result\" object");
         error = EPROTO;
     } else if (!get_int64(result, "TTL", ttl, msg)) {
         error = EPROTO;
@@ -689,7 +623,7 @@ struct etcd_stream {
 struct etcd_stream *
 etcd_stream_create(size_t max)
 {
-    struct etcd_stream *s = xcalloc(1, sizeof *s);
+    struct etcd_stream *s = nofail_calloc(1, sizeof *s);
     s->max = max;
     return s;
 }
@@ -733,7 +667,7 @@ etcd_stream_feed(struct etcd_stream *s, const void *data, size_t n)
         while (cap < s->len + n) {
             cap *= 2;
         }
-        s->buf = xrealloc(s->buf, cap);
+        s->buf = nofail_realloc(s->buf, cap);
         s->cap = cap;
     }
     memcpy(s->buf + s->len, data, n);
@@ -815,7 +749,7 @@ parse_event(const json_t *j, const char *prefix, struct etcd_event *ev,
             char **msg)
 {
     if (!json_is_object(j)) {
-        *msg = xstrdup("malformed watch event: not an object");
+        *msg = nofail_strdup("malformed watch event: not an object");
         return false;
     }
 
@@ -830,7 +764,7 @@ parse_event(const json_t *j, const char *prefix, struct etcd_event *ev,
                || (json_is_integer(type) && json_integer_value(type) == 1)) {
         ev->type = ETCD_EVENT_DELETE;
     } else {
-        *msg = xstrdup("malformed watch event: unknown type");
+        *msg = nofail_strdup("malformed watch event: unknown type");
         return false;
     }
 
@@ -841,7 +775,7 @@ parse_event(const json_t *j, const char *prefix, struct etcd_event *ev,
     }
     const json_t *prev = json_object_get(j, "prev_kv");
     if (prev && !json_is_null(prev)) {
-        ev->prev_kv = xcalloc(1, sizeof *ev->prev_kv);
+        ev->prev_kv = nofail_calloc(1, sizeof *ev->prev_kv);
         if (!parse_kv(prev, prefix, prefix_len, ev->prev_kv, msg)) {
             free(ev->prev_kv);
             ev->prev_kv = NULL;
@@ -865,7 +799,7 @@ etcd_parse_watch_response(const char *json, size_t len, const char *prefix,
         return EPROTO;
     }
 
-    struct etcd_watch_response *r = xcalloc(1, sizeof *r);
+    struct etcd_watch_response *r = nofail_calloc(1, sizeof *r);
     if (json_parse_error(root, &r->error_code, &r->error_message)) {
         r->is_error = true;
         json_decref(root);
@@ -876,7 +810,7 @@ etcd_parse_watch_response(const char *json, size_t len, const char *prefix,
     const json_t *result = json_object_get(root, "result");
     bool ok = false;
     if (!json_is_object(result)) {
-        *msg = xstrdup("malformed watch response: no \"result\" object");
+        *msg = nofail_strdup("malformed watch response: no \"result\" object");
     } else if (get_header_revision(result, &r->revision, msg)
                && get_bool(result, "created", &r->created, msg)
                && get_bool(result, "canceled", &r->canceled, msg)
@@ -885,17 +819,17 @@ etcd_parse_watch_response(const char *json, size_t len, const char *prefix,
         ok = true;
         const json_t *reason = json_object_get(result, "cancel_reason");
         if (json_is_string(reason) && json_string_length(reason)) {
-            r->cancel_reason = xstrdup(json_string_value(reason));
+            r->cancel_reason = nofail_strdup(json_string_value(reason));
         }
         const json_t *events = json_object_get(result, "events");
         if (events && !json_is_null(events)) {
             if (!json_is_array(events)) {
-                *msg = xstrdup("malformed watch response: \"events\" is "
+                *msg = nofail_strdup("malformed watch response: \"events\" is "
                                "not an array");
                 ok = false;
             } else {
                 size_t n = json_array_size(events);
-                r->events = xcalloc(n, sizeof *r->events);
+                r->events = nofail_calloc(n, sizeof *r->events);
                 for (size_t i = 0; i < n && ok; i++) {
                     ok = parse_event(json_array_get(events, i), prefix,
                                      &r->events[i], msg);

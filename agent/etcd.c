@@ -33,73 +33,19 @@
 
 #include "sluice/etcd-wire.h"
 #include "sluice/log.h"
+#include "sluice/util.h"
 
 SLOG_MODULE(etcd);
 
 /* Largest part of an unexpected reply quoted in an error message. */
 #define QUOTE_MAX 200
 
-/* Memory exhaustion is fatal, as in the rest of the agent. */
-static void
-out_of_memory(void)
-{
-    SLOG_ERR("out of memory");
-    abort();
-}
-
-static void *
-xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        out_of_memory();
-    }
-    return p;
-}
-
-static void *
-xrealloc(void *p, size_t size)
-{
-    p = realloc(p, size ? size : 1);
-    if (!p) {
-        out_of_memory();
-    }
-    return p;
-}
-
-static char *
-xstrdup(const char *s)
-{
-    char *p = strdup(s);
-    if (!p) {
-        out_of_memory();
-    }
-    return p;
-}
-
-static char *xasprintf(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static char *
-xasprintf(const char *fmt, ...)
-{
-    va_list args;
-    char *s;
-    va_start(args, fmt);
-    int n = vasprintf(&s, fmt, args);
-    va_end(args);
-    if (n < 0) {
-        out_of_memory();
-    }
-    return s;
-}
-
 static char *
 json_dumps_x(const json_t *json)
 {
     char *s = json_dumps(json, JSON_COMPACT);
     if (!s) {
-        out_of_memory();
+        abort_out_of_memory();
     }
     return s;
 }
@@ -158,7 +104,7 @@ buffer_append(struct buffer *b, const void *data, size_t n, size_t max)
         while (cap < b->len + n + 1) {
             cap *= 2;
         }
-        b->data = xrealloc(b->data, cap);
+        b->data = nofail_realloc(b->data, cap);
         b->cap = cap;
     }
     memcpy(b->data + b->len, data, n);
@@ -191,7 +137,7 @@ static char *
 printable(const char *s, size_t len, size_t max)
 {
     size_t n = len < max ? len : max;
-    char *out = xcalloc(n * 4 + 4, 1);
+    char *out = nofail_calloc(n * 4 + 4, 1);
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = s[i];
@@ -347,7 +293,7 @@ static char *
 full_key(const struct etcd_client *client, const char *key, size_t *lenp)
 {
     size_t len = client->prefix_len + strlen(key);
-    char *full = xcalloc(len + 1, 1);
+    char *full = nofail_calloc(len + 1, 1);
     memcpy(full, client->prefix, client->prefix_len);
     memcpy(full + client->prefix_len, key, len - client->prefix_len);
     *lenp = len;
@@ -362,7 +308,7 @@ describe(const struct etcd_client *client, const char *verb, const char *key,
     size_t len;
     char *full = full_key(client, key, &len);
     char *p = printable(full, len, QUOTE_MAX);
-    char *s = xasprintf("%s %s%s", verb, p,
+    char *s = nofail_asprintf("%s %s%s", verb, p,
                         flags & ETCD_PREFIX ? " (prefix)" : "");
     free(p);
     free(full);
@@ -420,7 +366,7 @@ socket_cb(CURL *easy, curl_socket_t fd, int what, void *client_, void *ctx_)
     }
 
     if (!ctx) {
-        ctx = xcalloc(1, sizeof *ctx);
+        ctx = nofail_calloc(1, sizeof *ctx);
         int error = uv_poll_init_socket(client->loop, &ctx->poll, fd);
         if (error) {
             SLOG_ERR("etcd: cannot poll socket %d: %s", (int)fd,
@@ -565,7 +511,7 @@ static int
 transfer_start(struct etcd_client *client, struct transfer *x,
                const char *path, const char *body, unsigned timeout_ms)
 {
-    char *url = xasprintf("%s%s", client->endpoints[x->endpoint], path);
+    char *url = nofail_asprintf("%s%s", client->endpoints[x->endpoint], path);
     x->errbuf[0] = '\0';
     bool ok
         = curl_easy_setopt(x->easy, CURLOPT_URL, url) == CURLE_OK
@@ -618,7 +564,7 @@ transfer_error(const struct transfer *x, CURLcode code, char **reason)
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
         if (os_errno > 0) {
-            *reason = xstrdup(strerror((int)os_errno));
+            *reason = nofail_strdup(strerror((int)os_errno));
             return (int)os_errno;
         }
         error = code == CURLE_COULDNT_CONNECT ? ECONNREFUSED : ECONNRESET;
@@ -648,7 +594,7 @@ transfer_error(const struct transfer *x, CURLcode code, char **reason)
         error = EIO;
         break;
     }
-    *reason = xstrdup(x->errbuf[0] ? x->errbuf : curl_easy_strerror(code));
+    *reason = nofail_strdup(x->errbuf[0] ? x->errbuf : curl_easy_strerror(code));
     return error;
 }
 
@@ -741,23 +687,23 @@ etcd_client_create(uv_loop_t *loop, const struct etcd_client_options *opts,
         curl_initialized = true;
     }
 
-    struct etcd_client *client = xcalloc(1, sizeof *client);
+    struct etcd_client *client = nofail_calloc(1, sizeof *client);
     client->loop = loop;
-    client->endpoints = xcalloc(n, sizeof *client->endpoints);
+    client->endpoints = nofail_calloc(n, sizeof *client->endpoints);
     client->n_endpoints = n;
     for (size_t i = 0; i < n; i++) {
-        char *ep = xstrdup(opts->endpoints[i]);
+        char *ep = nofail_strdup(opts->endpoints[i]);
         size_t len = strlen(ep);
         while (len > 8 && ep[len - 1] == '/') {
             ep[--len] = '\0';
         }
         client->endpoints[i] = ep;
     }
-    client->prefix = xstrdup(opts->prefix ? opts->prefix : "");
+    client->prefix = nofail_strdup(opts->prefix ? opts->prefix : "");
     client->prefix_len = strlen(client->prefix);
-    client->ca_file = opts->ca_file ? xstrdup(opts->ca_file) : NULL;
-    client->cert_file = opts->cert_file ? xstrdup(opts->cert_file) : NULL;
-    client->key_file = opts->key_file ? xstrdup(opts->key_file) : NULL;
+    client->ca_file = opts->ca_file ? nofail_strdup(opts->ca_file) : NULL;
+    client->cert_file = opts->cert_file ? nofail_strdup(opts->cert_file) : NULL;
+    client->key_file = opts->key_file ? nofail_strdup(opts->key_file) : NULL;
     client->timeout_ms
         = opts->timeout_ms ? opts->timeout_ms : ETCD_DEFAULT_TIMEOUT_MS;
     client->backoff_min_ms
@@ -882,7 +828,7 @@ request_submit(struct etcd_client *client, enum request_type type,
                const char *path, json_t *body, char *what, unsigned timeout_ms,
                void *cb, void *aux, struct request **reqp)
 {
-    struct request *req = xcalloc(1, sizeof *req);
+    struct request *req = nofail_calloc(1, sizeof *req);
     req->client = client;
     req->type = type;
     req->path = path;
@@ -1011,7 +957,7 @@ request_succeed(struct request *req, char **reason)
             return error;
         }
         if (ttl <= 0) {
-            *reason = xstrdup("lease not found (expired or revoked)");
+            *reason = nofail_strdup("lease not found (expired or revoked)");
             return ENOENT;
         }
         req->cb.lease(req->aux, 0, req->lease, ttl, NULL);
@@ -1022,7 +968,7 @@ request_succeed(struct request *req, char **reason)
         req->cb.done(req->aux, 0, NULL);
         return 0;
     }
-    *reason = xstrdup("unknown request type");
+    *reason = nofail_strdup("unknown request type");
     return EINVAL;
 }
 
@@ -1037,7 +983,7 @@ request_done(struct request *req, CURLcode code)
 
     if (code != CURLE_OK) {
         if (req->reply.overflow) {
-            reason = xasprintf("reply larger than %u bytes", ETCD_MAX_MESSAGE);
+            reason = nofail_asprintf("reply larger than %u bytes", ETCD_MAX_MESSAGE);
             error = EMSGSIZE;
         } else {
             error = transfer_error(x, code, &reason);
@@ -1057,12 +1003,12 @@ request_done(struct request *req, CURLcode code)
                     return;
                 }
                 endpoint = client->endpoints[x->endpoint];
-                reason = xstrdup("cannot start transfer");
+                reason = nofail_strdup("cannot start transfer");
             }
         }
         if (req->n_tried > 1) {
             char *r
-                = xasprintf("%s (tried %zu endpoints)", reason, req->n_tried);
+                = nofail_asprintf("%s (tried %zu endpoints)", reason, req->n_tried);
             free(reason);
             reason = r;
         }
@@ -1075,11 +1021,11 @@ request_done(struct request *req, CURLcode code)
         char *message;
         if (etcd_parse_error(body, req->reply.len, &grpc_code, &message)) {
             error = etcd_grpc_code_to_errno(grpc_code);
-            reason = xasprintf("%s (code %d)", message, grpc_code);
+            reason = nofail_asprintf("%s (code %d)", message, grpc_code);
             free(message);
         } else if (status != 200) {
             char *quote = printable(body, req->reply.len, QUOTE_MAX);
-            reason = xasprintf("HTTP status %ld: %s", status, quote);
+            reason = nofail_asprintf("HTTP status %ld: %s", status, quote);
             free(quote);
             error = EIO;
         } else {
@@ -1097,7 +1043,7 @@ request_done(struct request *req, CURLcode code)
         }
     }
 
-    char *msg = xasprintf("etcd %s: %s: %s", endpoint, req->what, reason);
+    char *msg = nofail_asprintf("etcd %s: %s: %s", endpoint, req->what, reason);
     free(reason);
     SLOG_DBG("%s", msg);
     list_remove(&req->node);
@@ -1122,7 +1068,7 @@ json_int64(int64_t v)
     /* proto3 JSON's form of int64: a decimal string. */
     json_t *j = json_sprintf("%" PRId64, v);
     if (!j) {
-        out_of_memory();
+        abort_out_of_memory();
     }
     return j;
 }
@@ -1134,7 +1080,7 @@ json_b64(const void *data, size_t n)
     json_t *j = json_string(b64);
     free(b64);
     if (!j) {
-        out_of_memory();
+        abort_out_of_memory();
     }
     return j;
 }
@@ -1143,7 +1089,7 @@ static void
 set(json_t *obj, const char *name, json_t *value)
 {
     if (json_object_set_new(obj, name, value)) {
-        out_of_memory();
+        abort_out_of_memory();
     }
 }
 
@@ -1152,7 +1098,7 @@ new_object(void)
 {
     json_t *obj = json_object();
     if (!obj) {
-        out_of_memory();
+        abort_out_of_memory();
     }
     return obj;
 }
@@ -1274,13 +1220,13 @@ struct etcd_txn {
 struct etcd_txn *
 etcd_txn_create(const struct etcd_client *client)
 {
-    struct etcd_txn *txn = xcalloc(1, sizeof *txn);
+    struct etcd_txn *txn = nofail_calloc(1, sizeof *txn);
     txn->client = client;
     txn->compare = json_array();
     txn->success = json_array();
     txn->failure = json_array();
     if (!txn->compare || !txn->success || !txn->failure) {
-        out_of_memory();
+        abort_out_of_memory();
     }
     return txn;
 }
@@ -1309,7 +1255,7 @@ static void
 append(json_t *array, json_t *value)
 {
     if (json_array_append_new(array, value)) {
-        out_of_memory();
+        abort_out_of_memory();
     }
 }
 
@@ -1442,7 +1388,7 @@ etcd_txn_commit(struct etcd_client *client, struct etcd_txn *txn,
     set(body, "compare", json_incref(txn->compare));
     set(body, "success", json_incref(txn->success));
     set(body, "failure", json_incref(txn->failure));
-    char *what = txn->first_key ? xstrdup(txn->first_key) : xstrdup("txn");
+    char *what = txn->first_key ? nofail_strdup(txn->first_key) : nofail_strdup("txn");
     etcd_txn_destroy(txn);
     return request_submit(client, REQ_TXN, "/v3/kv/txn", body, what,
                           client->timeout_ms, (void *)cb, aux, NULL);
@@ -1501,7 +1447,7 @@ etcd_lease_grant(struct etcd_client *client, int64_t ttl, etcd_lease_cb *cb,
     json_t *body = new_object();
     set(body, "TTL", json_int64(ttl));
     return request_submit(client, REQ_LEASE_GRANT, "/v3/lease/grant", body,
-                          xasprintf("lease grant (TTL %" PRId64 " s)", ttl),
+                          nofail_asprintf("lease grant (TTL %" PRId64 " s)", ttl),
                           client->timeout_ms, (void *)cb, aux, NULL);
 }
 
@@ -1518,7 +1464,7 @@ lease_keepalive(struct etcd_client *client, int64_t id, unsigned timeout_ms,
     struct request *req;
     int error
         = request_submit(client, REQ_LEASE_KEEPALIVE, "/v3/lease/keepalive",
-                         body, xasprintf("lease keepalive %" PRId64, id),
+                         body, nofail_asprintf("lease keepalive %" PRId64, id),
                          timeout_ms, (void *)cb, aux, &req);
     if (!error) {
         req->lease = id;
@@ -1546,7 +1492,7 @@ etcd_lease_revoke(struct etcd_client *client, int64_t id, etcd_done_cb *cb,
     json_t *body = new_object();
     set(body, "ID", json_int64(id));
     return request_submit(client, REQ_LEASE_REVOKE, "/v3/lease/revoke", body,
-                          xasprintf("lease revoke %" PRId64, id),
+                          nofail_asprintf("lease revoke %" PRId64, id),
                           client->timeout_ms, (void *)cb, aux, NULL);
 }
 
@@ -1609,7 +1555,7 @@ keeper_tick(uv_timer_t *timer)
     struct etcd_lease_keeper *k = timer->data;
     uint64_t now = uv_now(k->client->loop);
     if (now >= k->deadline) {
-        char *msg = xasprintf("etcd: lease %" PRId64 ": no keepalive "
+        char *msg = nofail_asprintf("etcd: lease %" PRId64 ": no keepalive "
                               "succeeded for its TTL of %" PRId64 " s",
                               k->id, k->ttl);
         keeper_lose(k, ETIMEDOUT, msg);
@@ -1646,7 +1592,7 @@ etcd_lease_keeper_create(struct etcd_client *client, int64_t id, int64_t ttl,
     if (!id || ttl <= 0 || ttl > INT32_MAX || !cb) {
         return EINVAL;
     }
-    struct etcd_lease_keeper *k = xcalloc(1, sizeof *k);
+    struct etcd_lease_keeper *k = nofail_calloc(1, sizeof *k);
     int error = uv_timer_init(client->loop, &k->timer);
     if (error) {
         free(k);
@@ -1720,7 +1666,7 @@ watch_write_cb(char *data, size_t size, size_t nmemb, void *w_)
 static char *
 watch_msg(const struct etcd_watch *w, const char *reason)
 {
-    return xasprintf("etcd %s: %s: %s", w->client->endpoints[w->xfer.endpoint],
+    return nofail_asprintf("etcd %s: %s: %s", w->client->endpoints[w->xfer.endpoint],
                      w->what, reason);
 }
 
@@ -1839,7 +1785,7 @@ watch_handle(struct etcd_watch *w, const struct etcd_watch_response *r)
 {
     if (r->is_error) {
         char *reason
-            = xasprintf("%s (code %d)", r->error_message, r->error_code);
+            = nofail_asprintf("%s (code %d)", r->error_message, r->error_code);
         int error = etcd_grpc_code_to_errno(r->error_code);
         if (watch_error_is_permanent(r->error_code)) {
             watch_fail(w, error, reason);
@@ -1900,7 +1846,7 @@ watch_handle(struct etcd_watch *w, const struct etcd_watch_response *r)
                 w->cbs.compacted(w->aux, r->compact_revision);
             }
         } else {
-            char *reason = xasprintf("canceled by etcd: %s",
+            char *reason = nofail_asprintf("canceled by etcd: %s",
                                      r->cancel_reason ? r->cancel_reason
                                                       : "no reason given");
             watch_fail(w, ECANCELED, reason);
@@ -1950,7 +1896,7 @@ watch_done(struct etcd_watch *w, CURLcode code)
 
     if (w->overflow) {
         char *reason
-            = xasprintf("message larger than %u bytes", ETCD_MAX_MESSAGE);
+            = nofail_asprintf("message larger than %u bytes", ETCD_MAX_MESSAGE);
         watch_fail(w, EMSGSIZE, reason);
         free(reason);
     } else if (code != CURLE_OK) {
@@ -1963,7 +1909,7 @@ watch_done(struct etcd_watch *w, CURLcode code)
         int grpc_code;
         char *message;
         if (etcd_parse_error(body, w->error_body.len, &grpc_code, &message)) {
-            char *reason = xasprintf("%s (code %d)", message, grpc_code);
+            char *reason = nofail_asprintf("%s (code %d)", message, grpc_code);
             int error = etcd_grpc_code_to_errno(grpc_code);
             if (watch_error_is_permanent(grpc_code)) {
                 watch_fail(w, error, reason);
@@ -1974,7 +1920,7 @@ watch_done(struct etcd_watch *w, CURLcode code)
             free(message);
         } else {
             char *quote = printable(body, w->error_body.len, QUOTE_MAX);
-            char *reason = xasprintf("HTTP status %ld: %s", status, quote);
+            char *reason = nofail_asprintf("HTTP status %ld: %s", status, quote);
             free(quote);
             if (status >= 400 && status < 500 && status != 408
                 && status != 429) {
@@ -1998,7 +1944,7 @@ etcd_watch_create(struct etcd_client *client, const char *key, unsigned flags,
     if (!key || (flags & ~WATCH_FLAGS) || start_revision < 0) {
         return EINVAL;
     }
-    struct etcd_watch *w = xcalloc(1, sizeof *w);
+    struct etcd_watch *w = nofail_calloc(1, sizeof *w);
     int error = uv_timer_init(client->loop, &w->timer);
     if (error) {
         free(w);

@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "sluice/log.h"
+#include "sluice/util.h"
 
 SLOG_MODULE(ovsdb);
 
@@ -34,70 +35,6 @@ SLOG_MODULE(ovsdb);
 #define UUID_LEN 36
 #define READ_CHUNK 65536
 #define RBUF_KEEP (1024 * 1024) /* Larger idle read buffers are freed. */
-
-/* Allocation helpers: like Open vSwitch, treat memory exhaustion as fatal
- * rather than leaving the replica half-updated. */
-static void
-out_of_memory(void)
-{
-    SLOG_ERR("out of memory");
-    abort();
-}
-
-static void *
-xmalloc(size_t size)
-{
-    void *p = malloc(size ? size : 1);
-    if (!p) {
-        out_of_memory();
-    }
-    return p;
-}
-
-static void *
-xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        out_of_memory();
-    }
-    return p;
-}
-
-static char *
-xstrdup(const char *s)
-{
-    char *p = strdup(s);
-    if (!p) {
-        out_of_memory();
-    }
-    return p;
-}
-
-static char *xvasprintf(const char *fmt, va_list args)
-    __attribute__((format(printf, 1, 0)));
-static char *xasprintf(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static char *
-xvasprintf(const char *fmt, va_list args)
-{
-    char *s;
-    if (vasprintf(&s, fmt, args) < 0) {
-        out_of_memory();
-    }
-    return s;
-}
-
-static char *
-xasprintf(const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    char *s = xvasprintf(fmt, args);
-    va_end(args);
-    return s;
-}
 
 /* Tables and the columns monitored in each. */
 struct table_def {
@@ -277,7 +214,7 @@ index_insert(struct row_index *idx, bool by_name, struct ovsdb_row *row)
 {
     if (idx->n >= idx->n_buckets) {
         size_t n_buckets = idx->n_buckets ? 2 * idx->n_buckets : 16;
-        struct ovsdb_row **buckets = xcalloc(n_buckets, sizeof *buckets);
+        struct ovsdb_row **buckets = nofail_calloc(n_buckets, sizeof *buckets);
         for (size_t i = 0; i < idx->n_buckets; i++) {
             struct ovsdb_row *r = idx->buckets[i];
             while (r) {
@@ -336,7 +273,7 @@ index_find(const struct row_index *idx, bool by_name, const char *key)
 static struct ovsdb_row *
 row_create(enum ovsdb_table table, const char *uuid, json_t *columns)
 {
-    struct ovsdb_row *row = xcalloc(1, sizeof *row);
+    struct ovsdb_row *row = nofail_calloc(1, sizeof *row);
     row->table = table;
     memcpy(row->uuid, uuid, UUID_LEN);
     row->uuid[UUID_LEN] = '\0';
@@ -434,7 +371,7 @@ upsert_row(struct ovsdb_client *client, enum ovsdb_table table,
     if (old) {
         columns = json_copy(old->columns);
         if (!columns || json_object_update(columns, update)) {
-            out_of_memory();
+            abort_out_of_memory();
         }
         if (json_equal(columns, old->columns)) {
             json_decref(columns);
@@ -444,7 +381,7 @@ upsert_row(struct ovsdb_client *client, enum ovsdb_table table,
     } else {
         columns = json_copy(update);
         if (!columns) {
-            out_of_memory();
+            abort_out_of_memory();
         }
     }
 
@@ -544,7 +481,7 @@ resync(struct ovsdb_client *client, json_t *initial)
         if (!n) {
             continue;
         }
-        struct ovsdb_row **gone = xcalloc(n, sizeof *gone);
+        struct ovsdb_row **gone = nofail_calloc(n, sizeof *gone);
         size_t i = 0;
         while ((row = ovsdb_client_next(client, t, row))) {
             if (!row->seen) {
@@ -594,7 +531,7 @@ send_msg(struct ovsdb_client *client, const json_t *msg)
     }
     SLOG_DBG("%s: send %s", client->path, data);
 
-    struct write_req *wr = xmalloc(sizeof *wr);
+    struct write_req *wr = nofail_malloc(sizeof *wr);
     wr->req.data = wr;
     wr->conn = client->conn;
     wr->data = data;
@@ -675,7 +612,7 @@ send_monitor(struct ovsdb_client *client)
     }
     json_t *params
         = tables ? json_pack("[s, s, o]", DB_NAME, MONITOR_ID, tables) : NULL;
-    struct request *req = xcalloc(1, sizeof *req);
+    struct request *req = nofail_calloc(1, sizeof *req);
     req->is_monitor = true;
     int error = send_request(client, "monitor", params, req);
     if (error) {
@@ -736,7 +673,7 @@ connection_failed(struct ovsdb_client *client, int error, const char *fmt, ...)
 {
     va_list args;
     va_start(args, fmt);
-    char *reason = xvasprintf(fmt, args);
+    char *reason = nofail_vasprintf(fmt, args);
     va_end(args);
 
     bool was_synced = client->state == ST_SYNCED;
@@ -759,7 +696,7 @@ connection_failed(struct ovsdb_client *client, int error, const char *fmt, ...)
     client->requests = NULL;
     client->requests_tail = &client->requests;
     if (reqs) {
-        char *msg = xasprintf("connection to ovsdb-server lost: %s", reason);
+        char *msg = nofail_asprintf("connection to ovsdb-server lost: %s", reason);
         while (reqs) {
             struct request *req = reqs;
             reqs = req->next;
@@ -943,7 +880,7 @@ connect_cb(uv_connect_t *req, int status)
 static void
 start_connect(struct ovsdb_client *client)
 {
-    struct conn *conn = xcalloc(1, sizeof *conn);
+    struct conn *conn = nofail_calloc(1, sizeof *conn);
     int error = uv_pipe_init(client->loop, &conn->pipe, 0);
     if (error) {
         free(conn);
@@ -968,18 +905,18 @@ static char *
 format_error(const json_t *error)
 {
     if (json_is_string(error)) {
-        return xstrdup(json_string_value(error));
+        return nofail_strdup(json_string_value(error));
     }
     const char *what = json_string_value(json_object_get(error, "error"));
     const char *details = json_string_value(json_object_get(error, "details"));
     if (what && details) {
-        return xasprintf("%s: %s", what, details);
+        return nofail_asprintf("%s: %s", what, details);
     } else if (what) {
-        return xstrdup(what);
+        return nofail_strdup(what);
     }
     char *s = json_dumps(error, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!s) {
-        out_of_memory();
+        abort_out_of_memory();
     }
     return s;
 }
@@ -993,11 +930,11 @@ complete_transaction(struct ovsdb_client *client, struct request *req,
 
     if (error && !json_is_null(error)) {
         char *e = format_error(error);
-        msg = xasprintf("request rejected: %s", e);
+        msg = nofail_asprintf("request rejected: %s", e);
         free(e);
         code = EIO;
     } else if (!json_is_array(result)) {
-        msg = xstrdup("malformed transaction reply");
+        msg = nofail_strdup("malformed transaction reply");
         code = EIO;
     } else {
         size_t i;
@@ -1014,10 +951,10 @@ complete_transaction(struct ovsdb_client *client, struct request *req,
             const char *table
                 = json_string_value(json_object_get(op, "table"));
             if (opname) {
-                msg = xasprintf("%s (in %s%s%s)", s, opname, table ? " " : "",
+                msg = nofail_asprintf("%s (in %s%s%s)", s, opname, table ? " " : "",
                                 table ? table : "");
             } else {
-                msg = xasprintf("%s (at commit)", s);
+                msg = nofail_asprintf("%s (at commit)", s);
             }
             free(s);
             code = EIO;
@@ -1038,7 +975,7 @@ handle_monitor_reply(struct ovsdb_client *client, json_t *result,
 {
     if ((error && !json_is_null(error)) || !json_is_object(result)) {
         char *e = error && !json_is_null(error) ? format_error(error)
-                                                : xstrdup("bad result");
+                                                : nofail_strdup("bad result");
         connection_failed(client, EPROTO, "monitor request failed: %s", e);
         free(e);
         return;
@@ -1143,20 +1080,20 @@ waiter_check(const struct ovsdb_client *client, struct waiter *w, uint64_t now)
     if (row && ovsdb_row_get_int(row, "ofport", &ofport) && ofport > 0) {
         w->error = 0;
         w->ofport = ofport;
-        w->msg = xasprintf("interface %s: ofport %lld", w->name,
+        w->msg = nofail_asprintf("interface %s: ofport %lld", w->name,
                            (long long)ofport);
         return true;
     }
     const char *error = row ? ovsdb_row_get_string(row, "error") : NULL;
     if (error && *error && row->seqno > w->seqno) {
         w->error = EIO;
-        w->msg = xasprintf("interface %s: %s", w->name, error);
+        w->msg = nofail_asprintf("interface %s: %s", w->name, error);
         return true;
     }
     if (now >= w->deadline) {
         w->error = ETIMEDOUT;
         w->msg
-            = xasprintf("interface %s: no ofport after %u ms%s%s%s", w->name,
+            = nofail_asprintf("interface %s: no ofport after %u ms%s%s%s", w->name,
                         w->timeout_ms, row ? "" : " (no such interface)",
                         error ? "; error: " : "", error ? error : "");
         return true;
@@ -1214,8 +1151,8 @@ ovsdb_client_wait_ofport(struct ovsdb_client *client, const char *name,
     if (!name || !*name || !cb) {
         return EINVAL;
     }
-    struct waiter *w = xcalloc(1, sizeof *w);
-    w->name = xstrdup(name);
+    struct waiter *w = nofail_calloc(1, sizeof *w);
+    w->name = nofail_strdup(name);
     w->deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000;
     w->timeout_ms = timeout_ms;
     w->seqno = client->seqno;
@@ -1245,9 +1182,9 @@ ovsdb_client_create(struct uv_loop_s *loop, const char *path,
         return ENAMETOOLONG;
     }
 
-    struct ovsdb_client *client = xcalloc(1, sizeof *client);
+    struct ovsdb_client *client = nofail_calloc(1, sizeof *client);
     client->loop = loop;
-    client->path = xstrdup(path);
+    client->path = nofail_strdup(path);
     if (cbs) {
         client->cbs = *cbs;
     }
@@ -1347,7 +1284,7 @@ ovsdb_client_transact(struct ovsdb_client *client, json_t *ops,
         json_decref(params);
         return ENOMEM;
     }
-    struct request *req = xcalloc(1, sizeof *req);
+    struct request *req = nofail_calloc(1, sizeof *req);
     req->ops = json_incref(ops);
     req->cb = cb;
     req->aux = aux;
@@ -1384,7 +1321,7 @@ op_txn_cb(void *ctx_, int error, json_t *result, const char *msg)
         }
     }
     if (error) {
-        char *full = xasprintf("%s: %s", ctx->what, msg);
+        char *full = nofail_asprintf("%s: %s", ctx->what, msg);
         SLOG_DBG("%s", full);
         ctx->cb(ctx->aux, error, full);
         free(full);
@@ -1402,7 +1339,7 @@ static int
 run_ops(struct ovsdb_client *client, json_t *ops, char *what, int count_op,
         char *count_msg, ovsdb_done_cb *cb, void *aux)
 {
-    struct op_ctx *ctx = xcalloc(1, sizeof *ctx);
+    struct op_ctx *ctx = nofail_calloc(1, sizeof *ctx);
     ctx->what = what;
     ctx->count_op = count_op;
     ctx->count_msg = count_msg;
@@ -1539,7 +1476,7 @@ ovsdb_client_add_port(struct ovsdb_client *client, const char *bridge,
                              "update", "table", "Port", "where", "name",
                              "==", name, "row", "external_ids", port_ids));
         count_op = 1;
-        count_msg = xasprintf("port %s has no interface %s", name, name);
+        count_msg = nofail_asprintf("port %s has no interface %s", name, name);
     } else {
         /* Insert, referring to the new rows by their uuid-names. */
         if (ops && json_object_set_new(iface, "name", json_string(name))) {
@@ -1560,7 +1497,7 @@ ovsdb_client_add_port(struct ovsdb_client *client, const char *bridge,
                                    "name", "==", bridge, "mutations", "ports",
                                    "insert", "set", "named-uuid", "port"));
         count_op = 2;
-        count_msg = xasprintf("no bridge named %s", bridge);
+        count_msg = nofail_asprintf("no bridge named %s", bridge);
     }
     json_decref(iface);
     json_decref(port_ids);
@@ -1570,7 +1507,7 @@ ovsdb_client_add_port(struct ovsdb_client *client, const char *bridge,
     }
     SLOG_DBG("add port %s to %s (%s)", name, bridge,
              br ? "update in place" : "insert");
-    return run_ops(client, ops, xasprintf("add port %s to %s", name, bridge),
+    return run_ops(client, ops, nofail_asprintf("add port %s to %s", name, bridge),
                    count_op, count_msg, cb, aux);
 }
 
@@ -1601,7 +1538,7 @@ ovsdb_client_del_port(struct ovsdb_client *client, const char *name,
     if (!ops) {
         return EINVAL;
     }
-    return run_ops(client, ops, xasprintf("delete port %s", name), -1, NULL,
+    return run_ops(client, ops, nofail_asprintf("delete port %s", name), -1, NULL,
                    cb, aux);
 }
 
@@ -1657,10 +1594,10 @@ ovsdb_client_update_map(struct ovsdb_client *client, enum ovsdb_table table,
 
     const char *tname = table_defs[table].name;
     char *what
-        = single ? xasprintf("update %s of %s", column, tname)
-                 : xasprintf("update %s of %s %s", column, tname, row_name);
-    char *count_msg = single ? xasprintf("no %s row", tname)
-                             : xasprintf("no %s named %s", tname, row_name);
+        = single ? nofail_asprintf("update %s of %s", column, tname)
+                 : nofail_asprintf("update %s of %s %s", column, tname, row_name);
+    char *count_msg = single ? nofail_asprintf("no %s row", tname)
+                             : nofail_asprintf("no %s named %s", tname, row_name);
     return run_ops(client, ops, what, 0, count_msg, cb, aux);
 }
 

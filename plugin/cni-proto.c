@@ -3,8 +3,13 @@
 #include "sluice/cni-proto.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
 void
 cni_frame_reader_init(struct cni_frame_reader *reader, size_t max_frame)
@@ -105,4 +110,140 @@ cni_proto_response(int code, json_t *output)
     }
     json_decref(output);
     return response;
+}
+
+static long long
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* Waits until 'fd' is ready for 'events' or 'deadline' passes.  Returns 0,
+ * ETIMEDOUT or an errno value. */
+static int
+wait_fd(int fd, short events, long long deadline)
+{
+    for (;;) {
+        long long left = deadline - now_ms();
+        if (left <= 0) {
+            return ETIMEDOUT;
+        }
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int n = poll(&pfd, 1, left > 1000000 ? 1000000 : (int) left);
+        if (n > 0) {
+            return 0;
+        } else if (n < 0 && errno != EINTR) {
+            return errno;
+        }
+    }
+}
+
+/* Connects 'fd' to 'sun' before 'deadline'.  On a unix socket EAGAIN means
+ * the server's backlog is full, not that the connection is in progress:
+ * try again shortly.  Returns 0 or an errno value. */
+static int
+connect_before(int fd, const struct sockaddr_un *sun, long long deadline)
+{
+    for (;;) {
+        if (!connect(fd, (const struct sockaddr *) sun, sizeof *sun)) {
+            return 0;
+        }
+        int error = errno;
+        if (error == EINTR) {
+            continue;
+        } else if (error == EAGAIN) {
+            if (now_ms() >= deadline) {
+                return ETIMEDOUT;
+            }
+            struct timespec pause = {.tv_nsec = 2 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+            continue;
+        } else if (error == EINPROGRESS) {
+            error = wait_fd(fd, POLLOUT, deadline);
+            socklen_t len = sizeof error;
+            if (!error && getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len)) {
+                error = errno;
+            }
+        }
+        return error;
+    }
+}
+
+int
+frame_exchange(const char *path, const char *body, size_t body_len,
+               int timeout_ms, size_t max_answer, char **answer,
+               size_t *answer_len, enum frame_exchange_stage *stage)
+{
+    long long deadline = now_ms() + timeout_ms;
+    *answer = NULL;
+    *answer_len = 0;
+    *stage = FRAME_CONNECT;
+
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sun.sun_path) {
+        return ENAMETOOLONG;
+    }
+    strcpy(sun.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        return errno;
+    }
+    int error = connect_before(fd, &sun, deadline);
+    if (error) {
+        close(fd);
+        return error;
+    }
+
+    *stage = FRAME_SEND;
+    size_t frame_len;
+    uint8_t *frame = cni_frame_encode(body, body_len, &frame_len);
+    if (!frame) {
+        close(fd);
+        return body_len > CNI_PROTO_MAX_FRAME ? EMSGSIZE : ENOMEM;
+    }
+    for (size_t sent = 0; !error && sent < frame_len;) {
+        ssize_t n = send(fd, frame + sent, frame_len - sent, MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += n;
+        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            error = wait_fd(fd, POLLOUT, deadline);
+        } else {
+            error = n < 0 ? errno : EPIPE;
+        }
+    }
+    free(frame);
+    if (error) {
+        close(fd);
+        return error;
+    }
+
+    *stage = FRAME_RECEIVE;
+    struct cni_frame_reader reader;
+    cni_frame_reader_init(&reader, max_answer);
+    int status = EAGAIN;
+    while (!error && status == EAGAIN) {
+        char buf[16384];
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n > 0) {
+            size_t used;
+            status = cni_frame_reader_feed(&reader, buf, n, &used);
+        } else if (n == 0) {
+            error = ECONNRESET;
+        } else if (errno == EAGAIN || errno == EINTR) {
+            error = wait_fd(fd, POLLIN, deadline);
+        } else {
+            error = errno;
+        }
+    }
+    close(fd);
+    if (!error && status) {
+        error = status;
+    }
+    if (!error) {
+        *answer = cni_frame_reader_take(&reader, answer_len);
+    }
+    cni_frame_reader_destroy(&reader);
+    return error;
 }

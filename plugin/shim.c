@@ -3,15 +3,10 @@
 #include "sluice/shim.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "sluice/cni-proto.h"
@@ -239,127 +234,39 @@ shim_prepare(const struct cni_env *env, const char *config,
     return true;
 }
 
-static long long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-/* Waits until 'fd' is ready for 'events' or 'deadline' passes.  Returns 0,
- * ETIMEDOUT or an errno value. */
-static int
-wait_fd(int fd, short events, long long deadline)
-{
-    for (;;) {
-        long long left = deadline - now_ms();
-        if (left <= 0) {
-            return ETIMEDOUT;
-        }
-        struct pollfd pfd = {.fd = fd, .events = events};
-        int n = poll(&pfd, 1, left > 1000000 ? 1000000 : (int) left);
-        if (n > 0) {
-            return 0;
-        } else if (n < 0 && errno != EINTR) {
-            return errno;
-        }
-    }
-}
-
 void
 shim_exchange(const struct shim_call *call, struct shim_outcome *outcome)
 {
     int unreachable = (call->command == CNI_CMD_STATUS
                        ? CNI_ERR_NOT_AVAILABLE : CNI_ERR_TRY_AGAIN);
-    long long deadline = now_ms() + call->timeout_ms;
     outcome->code = 0;
     outcome->output = NULL;
 
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        shim_fail(call, outcome, CNI_ERR_IO, "socket: %s", strerror(errno));
-        return;
-    }
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    strcpy(sun.sun_path, call->socket_path);
-    /* On a unix socket EAGAIN means the agent's backlog is full, not that
-     * the connection is in progress: try again until the deadline. */
-    int error;
-    while ((error = connect(fd, (struct sockaddr *) &sun, sizeof sun) < 0
-                    ? errno : 0) == EAGAIN
-           && now_ms() < deadline) {
-        struct timespec pause = {0, 2 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-    }
-    {
-        if (error == EAGAIN) {
-            error = ETIMEDOUT;
-        }
-        if (error) {
-            close(fd);
-            shim_fail(call, outcome, unreachable,
-                      "sluice agent not reachable at %s: %s (is sluiced "
-                      "running?)", call->socket_path, strerror(error));
-            return;
-        }
-    }
-
-    size_t frame_len;
-    uint8_t *frame = cni_frame_encode(call->request, call->request_len,
-                                      &frame_len);
-    error = 0;
-    if (!frame) {
-        close(fd);
-        shim_fail(call, outcome, CNI_ERR_DECODE, "request too large");
-        return;
-    }
-    for (size_t sent = 0; !error && sent < frame_len;) {
-        ssize_t n = send(fd, frame + sent, frame_len - sent, MSG_NOSIGNAL);
-        if (n > 0) {
-            sent += n;
-        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            error = wait_fd(fd, POLLOUT, deadline);
-        } else {
-            error = n < 0 ? errno : EPIPE;
-        }
-    }
-    free(frame);
-
-    struct cni_frame_reader reader;
-    cni_frame_reader_init(&reader, CNI_PROTO_MAX_FRAME);
-    int status = EAGAIN;
-    while (!error && status == EAGAIN) {
-        char buf[16384];
-        ssize_t n = recv(fd, buf, sizeof buf, 0);
-        if (n > 0) {
-            size_t used;
-            status = cni_frame_reader_feed(&reader, buf, n, &used);
-        } else if (n == 0) {
-            error = ECONNRESET;
-        } else if (errno == EAGAIN || errno == EINTR) {
-            error = wait_fd(fd, POLLIN, deadline);
-        } else {
-            error = errno;
-        }
-    }
-    close(fd);
-
-    if (error) {
+    char *answer;
+    size_t len;
+    enum frame_exchange_stage stage;
+    int error = frame_exchange(call->socket_path, call->request,
+                               call->request_len, call->timeout_ms,
+                               CNI_PROTO_MAX_FRAME, &answer, &len, &stage);
+    if (!error) {
+        shim_parse_response(call, answer, len, outcome);
+        free(answer);
+    } else if (stage == FRAME_CONNECT) {
+        shim_fail(call, outcome, unreachable,
+                  "sluice agent not reachable at %s: %s (is sluiced "
+                  "running?)", call->socket_path, strerror(error));
+    } else if (error == EMSGSIZE || error == ENOMEM) {
+        shim_fail(call, outcome, stage == FRAME_SEND ? CNI_ERR_DECODE
+                                                     : CNI_ERR_IO,
+                  "%s the sluice agent at %s: %s",
+                  stage == FRAME_SEND ? "request too large for"
+                                      : "bad answer from",
+                  call->socket_path, strerror(error));
+    } else {
         shim_fail(call, outcome, unreachable,
                   "no answer from the sluice agent at %s: %s",
                   call->socket_path, strerror(error));
-    } else if (status) {
-        shim_fail(call, outcome, CNI_ERR_IO,
-                  "bad answer from the sluice agent at %s: %s",
-                  call->socket_path, strerror(status));
-    } else {
-        size_t len;
-        char *body = cni_frame_reader_take(&reader, &len);
-        shim_parse_response(call, body, len, outcome);
-        free(body);
     }
-    cni_frame_reader_destroy(&reader);
 }
 
 void

@@ -64,6 +64,25 @@ char *cni_frame_reader_take(struct cni_frame_reader *reader, size_t *len);
 uint8_t *cni_frame_encode(const char *body, size_t body_len,
                           size_t *frame_len);
 
+/* Where a blocking exchange failed. */
+enum frame_exchange_stage {
+    FRAME_CONNECT, /* Could not connect (the server is not there). */
+    FRAME_SEND,    /* Connected, but the request did not go out. */
+    FRAME_RECEIVE, /* Sent, but no complete answer came back. */
+};
+
+/* Connects to the unix stream socket 'path', sends 'body_len' bytes of
+ * 'body' as one frame and reads one frame back, all before 'timeout_ms'
+ * have passed (a full listen backlog is retried until then).  Returns 0
+ * with the answer (NUL-terminated, caller frees) in '*answer' and its
+ * length in '*answer_len'.  Otherwise returns a positive errno value
+ * (ETIMEDOUT when the time ran out, ECONNRESET when the server hung up
+ * without answering, EMSGSIZE when the answer exceeds 'max_answer') and
+ * stores the stage that failed in '*stage'. */
+int frame_exchange(const char *path, const char *body, size_t body_len,
+                   int timeout_ms, size_t max_answer, char **answer,
+                   size_t *answer_len, enum frame_exchange_stage *stage);
+
 /* Builds a version-1 response with 'code' and 'output' (which may be NULL;
  * the reference is stolen). */
 json_t *cni_proto_response(int code, json_t *output);
