@@ -10,3 +10,8 @@ dist_noinst_SCRIPTS += \
 	deploy/lab/ovs.sh \
 	tests/run-all.sh \
 	$(wildcard $(srcdir)/tests/e2e/*.sh)
+
+dist_noinst_DATA += \
+	deploy/cni/10-sluice.conflist \
+	deploy/systemd/sluiced.service \
+	deploy/systemd/ovs-vswitchd.service.d/sluice.conf

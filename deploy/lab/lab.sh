@@ -41,7 +41,9 @@
 #
 # Environment: SLUICE_BUILD (build tree, default _build/plain),
 # SLUICE_LAB_ROOT (state, default /tmp), SLUICE_LAB_POD_PREFIX (prefix
-# length of each node's pod CIDR 10.244.I.0/P given to `up`, default 24).
+# length of each node's pod CIDR 10.244.I.0/P given to `up`, default 24),
+# SLUICE_LAB_AGENT_EXTRA (a JSON object merged into each new node's
+# sluiced.json, e.g. '{"egress_bfd_interval_ms": 50}').
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -223,6 +225,12 @@ node_create() {
     "log_level": "info"
 }
 EOF
+    if [ -n "${SLUICE_LAB_AGENT_EXTRA:-}" ]; then
+        jq --argjson extra "$SLUICE_LAB_AGENT_EXTRA" '. + $extra' \
+            "$nd/sluiced.json" >"$nd/sluiced.json.tmp" \
+            || die "SLUICE_LAB_AGENT_EXTRA is not a JSON object"
+        mv "$nd/sluiced.json.tmp" "$nd/sluiced.json"
+    fi
     agent_start "$node"
 }
 
@@ -237,7 +245,10 @@ lab_up() {
     ul=$(underlay_ns)
     ip netns add "$ul"
     ip -n "$ul" link set lo up
-    ip -n "$ul" link add ul0 type bridge
+    # A fixed MAC: by default a bridge takes the lowest MAC of its ports,
+    # so it would change as nodes join, and nodes that resolved etcd's
+    # address before would lose etcd until their neighbour entry expires.
+    ip -n "$ul" link add ul0 address 02:00:c6:12:00:02 type bridge
     ip -n "$ul" addr add "$etcd_ip/24" dev ul0
     ip -n "$ul" link set ul0 up
     etcd_start
