@@ -579,6 +579,18 @@ start_node(struct agent *agent, const char *pod_cidr)
         SLOG_ERR("node %s: %s", c->node_name, err);
         return error;
     }
+    /* The nodes we knew before a restart keep their flows until the
+     * datastore says otherwise. */
+    char peers_path[PATH_MAX];
+    snprintf(peers_path, sizeof peers_path, "%s/peers.json", c->state_dir);
+    error = peers_load(&agent->peers, peers_path);
+    if (error) {
+        SLOG_WARN("node %s: ignoring %s: %s", c->node_name, peers_path,
+                  strerror(error));
+    } else if (agent->peers.n) {
+        SLOG_INFO("node %s: %zu peers remembered from the last run",
+                  c->node_name, agent->peers.n);
+    }
     agent->pod_network = ipam_network(agent->ipam);
     agent->pod_prefix_len = ipam_prefix_len(agent->ipam);
     agent->node.gateway_ip = ipam_gateway(agent->ipam);
@@ -709,11 +721,19 @@ to_pipeline_peer(const struct peer *peer)
     return pp;
 }
 
+/* Commits the peers' flows and remembers the peers for the next start. */
 static void
 commit_peer_flows(struct agent *agent)
 {
     if (agent->ofctl && agent->flows_synced) {
         ofctl_commit(agent->ofctl, NULL, NULL);
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/peers.json", agent->config.state_dir);
+    int error = peers_save(&agent->peers, path);
+    if (error) {
+        SLOG_WARN("node %s: saving %s: %s", agent->config.node_name, path,
+                  strerror(error));
     }
 }
 
@@ -739,16 +759,16 @@ agent_peer_update(struct agent *agent, const struct peer *new)
               agent->config.node_name, new->name,
               change == PEER_ADDED ? "joined" : "changed", ip, subnet,
               new->prefix_len);
-    if (!agent->ofctl) {
-        return;   /* start_flows() states every peer. */
+    if (agent->ofctl) {
+        /* Without a flow table yet, start_flows() states every peer. */
+        if (change == PEER_MODIFIED
+            && old_subnet.s_addr != new->subnet.s_addr) {
+            pipeline_remove_peer_flows(agent->ofctl, old_subnet);
+        }
+        struct pipeline_peer pp = to_pipeline_peer(new);
+        pipeline_add_peer_flows(agent->ofctl, &agent->node, &pp);
     }
-    if (change == PEER_MODIFIED && old_subnet.s_addr != new->subnet.s_addr) {
-        pipeline_remove_peer_flows(agent->ofctl, old_subnet);
-    }
-    struct pipeline_peer pp = to_pipeline_peer(new);
-    if (!pipeline_add_peer_flows(agent->ofctl, &agent->node, &pp)) {
-        commit_peer_flows(agent);
-    }
+    commit_peer_flows(agent);
 }
 
 static void

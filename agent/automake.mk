@@ -3,6 +3,7 @@ noinst_HEADERS += \
 	include/sluice/agent.h \
 	include/sluice/agent-config.h \
 	include/sluice/cluster.h \
+	include/sluice/cni-args.h \
 	include/sluice/cni-server.h \
 	include/sluice/egress.h \
 	include/sluice/egress-model.h \
@@ -12,6 +13,7 @@ noinst_HEADERS += \
 	include/sluice/ipam.h \
 	include/sluice/log.h \
 	include/sluice/ovsdb.h \
+	include/sluice/ovsdb-wire.h \
 	include/sluice/podif.h \
 	include/sluice/rpc-server.h \
 	include/sluice/util.h
@@ -21,6 +23,7 @@ agent_libsluiceagent_a_SOURCES = \
 	agent/agent.c \
 	agent/agent-config.c \
 	agent/cluster.c \
+	agent/cni-args.c \
 	agent/cni-server.c \
 	agent/egress.c \
 	agent/egress-ctl.c \
@@ -31,6 +34,7 @@ agent_libsluiceagent_a_SOURCES = \
 	agent/ipam.c \
 	agent/log.c \
 	agent/ovsdb.c \
+	agent/ovsdb-wire.c \
 	agent/podif.c \
 	agent/pods.c \
 	agent/util.c \

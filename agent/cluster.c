@@ -92,7 +92,9 @@ subnet_key(const char *cidr, char *key, size_t size)
 static void
 subnet_known(struct cluster *cluster, const char *cidr)
 {
-    snprintf(cluster->subnet, sizeof cluster->subnet, "%s", cidr);
+    if (cidr != cluster->subnet) {
+        snprintf(cluster->subnet, sizeof cluster->subnet, "%s", cidr);
+    }
     cluster->subnet_known = true;
     SLOG_INFO("node %s: pod subnet %s", cluster->agent->config.node_name,
               cidr);
@@ -144,7 +146,9 @@ claim_subnet(struct cluster *cluster, const char *cidr)
 {
     char key[64];
     const char *node = cluster->agent->config.node_name;
-    snprintf(cluster->subnet, sizeof cluster->subnet, "%s", cidr);
+    if (cidr != cluster->subnet) {
+        snprintf(cluster->subnet, sizeof cluster->subnet, "%s", cidr);
+    }
     subnet_key(cidr, key, sizeof key);
     int error = etcd_create(cluster->etcd, key, node, strlen(node), 0,
                             on_subnet_claimed, cluster);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "sluice/cni-args.h"
 #include "sluice/cni-proto.h"
 
 /* The request of one shim call. */
@@ -55,25 +56,15 @@ handle_rpc(void *aux, struct rpc_request *rpc, json_t *request)
     req->rpc = rpc;
     req->request = request;
 
-    json_t *version = json_object_get(request, "version");
-    json_t *stdin_json = json_object_get(request, "stdin");
-    if (!json_is_integer(version)) {
-        cni_request_fail(req, NULL, CNI_ERR_DECODE,
-                         "malformed request from the CNI shim");
-    } else if (json_integer_value(version) != CNI_PROTO_VERSION) {
-        cni_request_fail(req, NULL, CNI_ERR_INCOMPATIBLE_VERSION,
-                         "shim protocol version %lld is not supported "
-                         "(this agent speaks %d)",
-                         (long long) json_integer_value(version),
-                         CNI_PROTO_VERSION);
-    } else if (!json_is_string(stdin_json)
-               || cni_env_from_json(json_object_get(request, "env"),
-                                    &req->env)) {
-        cni_request_fail(req, NULL, CNI_ERR_DECODE,
-                         "malformed request from the CNI shim");
+    const char *config;
+    size_t config_len;
+    char msg[512];
+    int code = cni_request_decode(request, &req->env, &config, &config_len,
+                                  msg, sizeof msg);
+    if (code) {
+        cni_request_fail(req, NULL, code, "%s", msg);
     } else {
-        ctx->handler(ctx->aux, req, &req->env, json_string_value(stdin_json),
-                     json_string_length(stdin_json));
+        ctx->handler(ctx->aux, req, &req->env, config, config_len);
     }
 }
 

@@ -475,7 +475,8 @@ static void
 update_bfd(struct egress_controller *ctl)
 {
     struct agent *agent = ctl->agent;
-    if (!agent->overlay || !ovsdb_client_is_connected(agent->ovsdb)) {
+    if (!agent->overlay || !agent->ovsdb
+        || !ovsdb_client_is_connected(agent->ovsdb)) {
         return;
     }
     /* Wanted: every peer eligible for an egress we are eligible for. */

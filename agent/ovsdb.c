@@ -4,15 +4,17 @@
  * transactions of the pod ADD/DEL paths.
  *
  * Framing: the stream is a sequence of JSON objects without delimiters.  A
- * small scanner follows string and bracket nesting over the bytes as they
- * arrive, so each message is found in time linear in its size however it is
- * split across reads; the complete object is then parsed (and validated) by
- * json_loadb() with JSON_DISABLE_EOF_CHECK.  An unfinished message may not
- * grow beyond OVSDB_MAX_MESSAGE.
+ * small scanner (sluice/ovsdb-wire.h) follows string and bracket nesting
+ * over the bytes as they arrive, so each message is found in time linear in
+ * its size however it is split across reads; the complete object is then
+ * parsed (and validated) by json_loadb() with JSON_DISABLE_EOF_CHECK.  An
+ * unfinished message may not grow beyond OVSDB_MAX_MESSAGE.  The replica
+ * that monitor replies and updates are applied to is in agent/ovsdb-wire.c.
  */
 #include <sluice-config.h>
 
 #include "sluice/ovsdb.h"
+#include "sluice/ovsdb-wire.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -32,61 +34,8 @@ SLOG_MODULE(ovsdb);
 
 #define DB_NAME "Open_vSwitch"
 #define MONITOR_ID "sluice"
-#define UUID_LEN 36
 #define READ_CHUNK 65536
 #define RBUF_KEEP (1024 * 1024) /* Larger idle read buffers are freed. */
-
-/* Tables and the columns monitored in each. */
-struct table_def {
-    const char *name;           /* As the database spells it. */
-    const char *const *columns; /* Monitored columns, NULL-terminated. */
-    bool named;                 /* Has a unique "name" column. */
-};
-
-static const char *const ovs_columns[]
-    = {"other_config", "external_ids", NULL};
-static const char *const bridge_columns[]
-    = {"name", "ports", "other_config", "external_ids", "datapath_type", NULL};
-static const char *const port_columns[]
-    = {"name", "interfaces", "external_ids", NULL};
-static const char *const iface_columns[]
-    = {"name",           "type",       "ofport",
-       "ofport_request", "options",    "external_ids",
-       "error",          "bfd_status", NULL};
-
-static const struct table_def table_defs[OVSDB_N_TABLES] = {
-    [OVSDB_OPEN_VSWITCH] = {"Open_vSwitch", ovs_columns, false},
-    [OVSDB_BRIDGE] = {"Bridge", bridge_columns, true},
-    [OVSDB_PORT] = {"Port", port_columns, true},
-    [OVSDB_INTERFACE] = {"Interface", iface_columns, true},
-};
-
-/* One version of a replicated row.  A modification replaces the whole
- * struct, so that the owner sees both versions. */
-struct ovsdb_row {
-    enum ovsdb_table table;      /* Which table. */
-    char uuid[UUID_LEN + 1];     /* _uuid. */
-    json_t *columns;             /* Column name to wire value. */
-    const char *name;            /* "name" column in 'columns', or NULL. */
-    uint64_t seqno;              /* Client's change count at creation. */
-    bool seen;                   /* Present in the latest monitor reply. */
-    struct ovsdb_row *uuid_next; /* Chain in the table's 'by_uuid'. */
-    struct ovsdb_row *name_next; /* Chain in the table's 'by_name'. */
-};
-
-/* A chained hash index of rows, by UUID or by name.  The name index admits
- * duplicates, which can exist for a moment while an update that replaces a
- * row by another of the same name is being applied. */
-struct row_index {
-    struct ovsdb_row **buckets; /* 'n_buckets' chains, a power of 2. */
-    size_t n_buckets;
-    size_t n; /* Number of rows. */
-};
-
-struct table_replica {
-    struct row_index by_uuid; /* All rows. */
-    struct row_index by_name; /* Rows that have a name. */
-};
 
 /* An outstanding request. */
 struct request {
@@ -159,17 +108,14 @@ struct ovsdb_client {
     char *rbuf;
     size_t rlen, rcap;
     size_t msg_start, scan_pos;
-    unsigned depth; /* Bracket nesting at 'scan_pos'. */
-    bool in_string; /* Inside a JSON string at 'scan_pos'. */
-    bool escape;    /* After a backslash in a string. */
+    struct ovsdb_scanner scanner; /* State at 'scan_pos'. */
 
     json_int_t next_id;       /* Id of the next request. */
     struct request *requests; /* Outstanding requests, oldest first. */
     struct request **requests_tail;
     struct waiter *waiters;
 
-    struct table_replica tables[OVSDB_N_TABLES];
-    uint64_t seqno; /* Row versions created so far. */
+    struct ovsdb_replica replica; /* The monitored rows. */
 };
 
 static void start_connect(struct ovsdb_client *);
@@ -177,323 +123,6 @@ static void connection_failed(struct ovsdb_client *, int error,
                               const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void waiters_run(struct ovsdb_client *);
-
-/* Row indexes. */
-
-static uint32_t
-hash_string(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 16777619u;
-    }
-    return h;
-}
-
-static struct ovsdb_row **
-index_link(struct ovsdb_row *row, bool by_name)
-{
-    return by_name ? &row->name_next : &row->uuid_next;
-}
-
-static const char *
-index_key(const struct ovsdb_row *row, bool by_name)
-{
-    return by_name ? row->name : row->uuid;
-}
-
-static size_t
-index_bucket(const struct row_index *idx, const char *key)
-{
-    return hash_string(key) & (idx->n_buckets - 1);
-}
-
-static void
-index_insert(struct row_index *idx, bool by_name, struct ovsdb_row *row)
-{
-    if (idx->n >= idx->n_buckets) {
-        size_t n_buckets = idx->n_buckets ? 2 * idx->n_buckets : 16;
-        struct ovsdb_row **buckets = nofail_calloc(n_buckets, sizeof *buckets);
-        for (size_t i = 0; i < idx->n_buckets; i++) {
-            struct ovsdb_row *r = idx->buckets[i];
-            while (r) {
-                struct ovsdb_row *next = *index_link(r, by_name);
-                size_t b
-                    = hash_string(index_key(r, by_name)) & (n_buckets - 1);
-                *index_link(r, by_name) = buckets[b];
-                buckets[b] = r;
-                r = next;
-            }
-        }
-        free(idx->buckets);
-        idx->buckets = buckets;
-        idx->n_buckets = n_buckets;
-    }
-    size_t b = index_bucket(idx, index_key(row, by_name));
-    *index_link(row, by_name) = idx->buckets[b];
-    idx->buckets[b] = row;
-    idx->n++;
-}
-
-static void
-index_remove(struct row_index *idx, bool by_name, struct ovsdb_row *row)
-{
-    if (!idx->n_buckets) {
-        return;
-    }
-    struct ovsdb_row **p
-        = &idx->buckets[index_bucket(idx, index_key(row, by_name))];
-    for (; *p; p = index_link(*p, by_name)) {
-        if (*p == row) {
-            *p = *index_link(row, by_name);
-            idx->n--;
-            return;
-        }
-    }
-}
-
-static struct ovsdb_row *
-index_find(const struct row_index *idx, bool by_name, const char *key)
-{
-    if (!idx->n_buckets) {
-        return NULL;
-    }
-    struct ovsdb_row *r = idx->buckets[index_bucket(idx, key)];
-    for (; r; r = *index_link(r, by_name)) {
-        if (!strcmp(index_key(r, by_name), key)) {
-            return r;
-        }
-    }
-    return NULL;
-}
-
-/* Rows. */
-
-static struct ovsdb_row *
-row_create(enum ovsdb_table table, const char *uuid, json_t *columns)
-{
-    struct ovsdb_row *row = nofail_calloc(1, sizeof *row);
-    row->table = table;
-    memcpy(row->uuid, uuid, UUID_LEN);
-    row->uuid[UUID_LEN] = '\0';
-    row->columns = columns;
-    if (table_defs[table].named) {
-        row->name = json_string_value(json_object_get(columns, "name"));
-    }
-    return row;
-}
-
-static void
-row_destroy(struct ovsdb_row *row)
-{
-    if (row) {
-        json_decref(row->columns);
-        free(row);
-    }
-}
-
-static void
-replica_add(struct ovsdb_client *client, struct ovsdb_row *row)
-{
-    struct table_replica *t = &client->tables[row->table];
-    index_insert(&t->by_uuid, false, row);
-    if (row->name) {
-        index_insert(&t->by_name, true, row);
-    }
-}
-
-static void
-replica_remove(struct ovsdb_client *client, struct ovsdb_row *row)
-{
-    struct table_replica *t = &client->tables[row->table];
-    index_remove(&t->by_uuid, false, row);
-    if (row->name) {
-        index_remove(&t->by_name, true, row);
-    }
-}
-
-static void
-replica_clear(struct ovsdb_client *client)
-{
-    for (int t = 0; t < OVSDB_N_TABLES; t++) {
-        struct row_index *idx = &client->tables[t].by_uuid;
-        for (size_t b = 0; b < idx->n_buckets; b++) {
-            struct ovsdb_row *row = idx->buckets[b];
-            while (row) {
-                struct ovsdb_row *next = row->uuid_next;
-                row_destroy(row);
-                row = next;
-            }
-        }
-        free(idx->buckets);
-        free(client->tables[t].by_name.buckets);
-        memset(&client->tables[t], 0, sizeof client->tables[t]);
-    }
-}
-
-static void
-notify_row(struct ovsdb_client *client, enum ovsdb_table table,
-           enum ovsdb_row_event event, const struct ovsdb_row *old_row,
-           const struct ovsdb_row *new_row)
-{
-    if (client->cbs.row_changed) {
-        client->cbs.row_changed(client->aux, table, event, old_row, new_row);
-    }
-}
-
-static bool
-is_uuid(const char *s)
-{
-    if (strlen(s) != UUID_LEN) {
-        return false;
-    }
-    for (int i = 0; i < UUID_LEN; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        char c = s[i];
-        bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
-                   || (c >= 'A' && c <= 'F');
-        if (dash ? c != '-' : !hex) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Applies the new contents 'update' (all or some columns) of row 'uuid'. */
-static void
-upsert_row(struct ovsdb_client *client, enum ovsdb_table table,
-           const char *uuid, json_t *update)
-{
-    struct ovsdb_row *old
-        = index_find(&client->tables[table].by_uuid, false, uuid);
-    json_t *columns;
-    if (old) {
-        columns = json_copy(old->columns);
-        if (!columns || json_object_update(columns, update)) {
-            abort_out_of_memory();
-        }
-        if (json_equal(columns, old->columns)) {
-            json_decref(columns);
-            old->seen = true;
-            return;
-        }
-    } else {
-        columns = json_copy(update);
-        if (!columns) {
-            abort_out_of_memory();
-        }
-    }
-
-    struct ovsdb_row *row = row_create(table, uuid, columns);
-    row->seen = true;
-    row->seqno = ++client->seqno;
-    if (old) {
-        replica_remove(client, old);
-    }
-    replica_add(client, row);
-    SLOG_DBG("%s %s %s%s%s", old ? "modified" : "inserted",
-             table_defs[table].name, uuid, row->name ? " " : "",
-             row->name ? row->name : "");
-    notify_row(client, table, old ? OVSDB_ROW_MODIFY : OVSDB_ROW_INSERT, old,
-               row);
-    row_destroy(old);
-}
-
-static void
-delete_row(struct ovsdb_client *client, struct ovsdb_row *row)
-{
-    replica_remove(client, row);
-    client->seqno++;
-    SLOG_DBG("deleted %s %s%s%s", table_defs[row->table].name, row->uuid,
-             row->name ? " " : "", row->name ? row->name : "");
-    notify_row(client, row->table, OVSDB_ROW_DELETE, row, NULL);
-    row_destroy(row);
-}
-
-static int
-table_from_name(const char *name)
-{
-    for (int t = 0; t < OVSDB_N_TABLES; t++) {
-        if (!strcmp(name, table_defs[t].name)) {
-            return t;
-        }
-    }
-    return -1;
-}
-
-/* Applies <table-updates> (RFC 7047 section 4.1.6) to the replica. */
-static void
-apply_updates(struct ovsdb_client *client, json_t *updates)
-{
-    const char *table_name;
-    json_t *table_update;
-    json_object_foreach(updates, table_name, table_update)
-    {
-        int table = table_from_name(table_name);
-        if (table < 0 || !json_is_object(table_update)) {
-            SLOG_WARN("%s: ignoring update of table %s", client->path,
-                      table_name);
-            continue;
-        }
-        const char *uuid;
-        json_t *row_update;
-        json_object_foreach(table_update, uuid, row_update)
-        {
-            if (!is_uuid(uuid) || !json_is_object(row_update)) {
-                SLOG_WARN("%s: ignoring malformed update of %s row %s",
-                          client->path, table_name, uuid);
-                continue;
-            }
-            json_t *update = json_object_get(row_update, "new");
-            if (json_is_object(update)) {
-                upsert_row(client, table, uuid, update);
-            } else {
-                struct ovsdb_row *row
-                    = index_find(&client->tables[table].by_uuid, false, uuid);
-                if (row) {
-                    delete_row(client, row);
-                }
-            }
-        }
-    }
-}
-
-/* Reconciles the replica with the full state in a monitor reply. */
-static void
-resync(struct ovsdb_client *client, json_t *initial)
-{
-    for (int t = 0; t < OVSDB_N_TABLES; t++) {
-        const struct ovsdb_row *row = NULL;
-        while ((row = ovsdb_client_next(client, t, row))) {
-            ((struct ovsdb_row *)row)->seen = false;
-        }
-    }
-
-    apply_updates(client, initial);
-
-    for (int t = 0; t < OVSDB_N_TABLES; t++) {
-        size_t n = 0;
-        const struct ovsdb_row *row = NULL;
-        while ((row = ovsdb_client_next(client, t, row))) {
-            n += !row->seen;
-        }
-        if (!n) {
-            continue;
-        }
-        struct ovsdb_row **gone = nofail_calloc(n, sizeof *gone);
-        size_t i = 0;
-        while ((row = ovsdb_client_next(client, t, row))) {
-            if (!row->seen) {
-                gone[i++] = (struct ovsdb_row *)row;
-            }
-        }
-        for (i = 0; i < n; i++) {
-            delete_row(client, gone[i]);
-        }
-        free(gone);
-    }
-}
 
 /* Output. */
 
@@ -595,7 +224,7 @@ send_monitor(struct ovsdb_client *client)
     json_t *tables = json_object();
     for (int t = 0; tables && t < OVSDB_N_TABLES; t++) {
         json_t *columns = json_array();
-        for (const char *const *c = table_defs[t].columns; columns && *c;
+        for (const char *const *c = ovsdb_table_columns(t); columns && *c;
              c++) {
             if (json_array_append_new(columns, json_string(*c))) {
                 json_decref(columns);
@@ -605,7 +234,7 @@ send_monitor(struct ovsdb_client *client)
         json_t *request
             = columns ? json_pack("{s:o}", "columns", columns) : NULL;
         if (!request
-            || json_object_set_new(tables, table_defs[t].name, request)) {
+            || json_object_set_new(tables, ovsdb_table_name(t), request)) {
             json_decref(tables);
             tables = NULL;
         }
@@ -655,8 +284,7 @@ close_conn(struct ovsdb_client *client)
         client->conn = NULL;
     }
     client->rlen = client->msg_start = client->scan_pos = 0;
-    client->depth = 0;
-    client->in_string = client->escape = false;
+    ovsdb_scanner_init(&client->scanner);
 }
 
 static void
@@ -753,19 +381,12 @@ static void
 parse_msg(struct ovsdb_client *client)
 {
     size_t len = client->scan_pos - client->msg_start;
-    json_error_t err;
-    json_t *msg = json_loadb(client->rbuf + client->msg_start, len,
-                             JSON_DISABLE_EOF_CHECK, &err);
+    char *reason;
+    json_t *msg = ovsdb_wire_parse(client->rbuf + client->msg_start, len,
+                                   &reason);
     if (!msg) {
-        connection_failed(client, EPROTO,
-                          "invalid JSON from ovsdb-server: %s at byte %d",
-                          err.text, err.position);
-        return;
-    }
-    if ((size_t)err.position != len) {
-        json_decref(msg);
-        connection_failed(client, EPROTO,
-                          "malformed message from ovsdb-server");
+        connection_failed(client, EPROTO, "%s", reason);
+        free(reason);
         return;
     }
     client->msg_start = client->scan_pos;
@@ -779,34 +400,17 @@ process_input(struct ovsdb_client *client)
     struct conn *conn = client->conn;
 
     while (client->conn == conn && client->scan_pos < client->rlen) {
-        char c = client->rbuf[client->scan_pos++];
-        if (!client->depth) {
-            if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-                client->msg_start = client->scan_pos;
-            } else if (c == '{') {
-                client->depth = 1;
-            } else {
-                connection_failed(client, EPROTO,
-                                  "protocol error: byte 0x%02x where a "
-                                  "JSON-RPC message should start",
-                                  (unsigned char)c);
-            }
-        } else if (client->in_string) {
-            if (client->escape) {
-                client->escape = false;
-            } else if (c == '\\') {
-                client->escape = true;
-            } else if (c == '"') {
-                client->in_string = false;
-            }
-        } else if (c == '"') {
-            client->in_string = true;
-        } else if (c == '{' || c == '[') {
-            client->depth++;
-        } else if (c == '}' || c == ']') {
-            if (!--client->depth) {
-                parse_msg(client);
-            }
+        enum ovsdb_scan_result r
+            = ovsdb_scanner_run(&client->scanner, client->rbuf, client->rlen,
+                                &client->scan_pos, &client->msg_start);
+        if (r == OVSDB_SCAN_MESSAGE) {
+            parse_msg(client);
+        } else if (r == OVSDB_SCAN_ERROR) {
+            connection_failed(client, EPROTO,
+                              "protocol error: byte 0x%02x where a "
+                              "JSON-RPC message should start",
+                              (unsigned char)client->rbuf[client->scan_pos
+                                                          - 1]);
         }
     }
     if (client->conn != conn) {
@@ -980,14 +584,15 @@ handle_monitor_reply(struct ovsdb_client *client, json_t *result,
         free(e);
         return;
     }
-    resync(client, result);
+    ovsdb_replica_resync(&client->replica, result);
     client->state = ST_SYNCED;
     client->backoff_ms = client->min_backoff_ms;
     client->warned = false;
+    const struct ovsdb_replica *replica = &client->replica;
     SLOG_INFO("%s: connected (%zu bridges, %zu ports, %zu interfaces)",
-              client->path, client->tables[OVSDB_BRIDGE].by_uuid.n,
-              client->tables[OVSDB_PORT].by_uuid.n,
-              client->tables[OVSDB_INTERFACE].by_uuid.n);
+              client->path, ovsdb_replica_count(replica, OVSDB_BRIDGE),
+              ovsdb_replica_count(replica, OVSDB_PORT),
+              ovsdb_replica_count(replica, OVSDB_INTERFACE));
     if (client->cbs.connected) {
         client->cbs.connected(client->aux);
     }
@@ -1031,7 +636,7 @@ handle_msg(struct ovsdb_client *client, json_t *msg)
                                   "protocol error: malformed update");
                 return;
             }
-            apply_updates(client, updates);
+            ovsdb_replica_apply_updates(&client->replica, updates);
             waiters_run(client);
         } else if (is_request) {
             send_reply(client, id, NULL, "unknown method");
@@ -1155,7 +760,7 @@ ovsdb_client_wait_ofport(struct ovsdb_client *client, const char *name,
     w->name = nofail_strdup(name);
     w->deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000;
     w->timeout_ms = timeout_ms;
-    w->seqno = client->seqno;
+    w->seqno = client->replica.seqno;
     w->cb = cb;
     w->aux = aux;
     w->next = client->waiters;
@@ -1189,6 +794,9 @@ ovsdb_client_create(struct uv_loop_s *loop, const char *path,
         client->cbs = *cbs;
     }
     client->aux = aux;
+    ovsdb_replica_init(&client->replica, client->path, client->cbs.row_changed,
+                       aux);
+    ovsdb_scanner_init(&client->scanner);
     client->min_backoff_ms = OVSDB_BACKOFF_MIN_MS;
     client->max_backoff_ms = OVSDB_BACKOFF_MAX_MS;
     client->backoff_ms = client->min_backoff_ms;
@@ -1238,7 +846,7 @@ ovsdb_client_destroy(struct ovsdb_client *client)
         free(w->name);
         free(w);
     }
-    replica_clear(client);
+    ovsdb_replica_clear(&client->replica);
     free(client->rbuf);
     client->rbuf = NULL;
     free(client->path);
@@ -1581,7 +1189,7 @@ ovsdb_client_update_map(struct ovsdb_client *client, enum ovsdb_table table,
                            : json_pack("[[s, s, s]]", "name", "==", row_name);
     json_t *ops = mutations && where
                       ? json_pack("[{s:s, s:s, s:O, s:O}]", "op", "mutate",
-                                  "table", table_defs[table].name, "where",
+                                  "table", ovsdb_table_name(table), "where",
                                   where, "mutations", mutations)
                       : NULL;
     json_decref(keys);
@@ -1592,7 +1200,7 @@ ovsdb_client_update_map(struct ovsdb_client *client, enum ovsdb_table table,
         return EINVAL;
     }
 
-    const char *tname = table_defs[table].name;
+    const char *tname = ovsdb_table_name(table);
     char *what
         = single ? nofail_asprintf("update %s of %s", column, tname)
                  : nofail_asprintf("update %s of %s %s", column, tname, row_name);
@@ -1607,200 +1215,25 @@ const struct ovsdb_row *
 ovsdb_client_find(const struct ovsdb_client *client, enum ovsdb_table table,
                   const char *uuid)
 {
-    if ((unsigned)table >= OVSDB_N_TABLES || !uuid) {
-        return NULL;
-    }
-    return index_find(&client->tables[table].by_uuid, false, uuid);
+    return ovsdb_replica_find(&client->replica, table, uuid);
 }
 
 const struct ovsdb_row *
 ovsdb_client_find_by_name(const struct ovsdb_client *client,
                           enum ovsdb_table table, const char *name)
 {
-    if ((unsigned)table >= OVSDB_N_TABLES || !name) {
-        return NULL;
-    }
-    return index_find(&client->tables[table].by_name, true, name);
+    return ovsdb_replica_find_by_name(&client->replica, table, name);
 }
 
 const struct ovsdb_row *
 ovsdb_client_next(const struct ovsdb_client *client, enum ovsdb_table table,
                   const struct ovsdb_row *prev)
 {
-    if ((unsigned)table >= OVSDB_N_TABLES) {
-        return NULL;
-    }
-    const struct row_index *idx = &client->tables[table].by_uuid;
-    size_t b = 0;
-    if (prev) {
-        if (prev->uuid_next) {
-            return prev->uuid_next;
-        }
-        b = index_bucket(idx, prev->uuid) + 1;
-    }
-    for (; b < idx->n_buckets; b++) {
-        if (idx->buckets[b]) {
-            return idx->buckets[b];
-        }
-    }
-    return NULL;
+    return ovsdb_replica_next(&client->replica, table, prev);
 }
 
 size_t
 ovsdb_client_count(const struct ovsdb_client *client, enum ovsdb_table table)
 {
-    if ((unsigned)table >= OVSDB_N_TABLES) {
-        return 0;
-    }
-    return client->tables[table].by_uuid.n;
-}
-
-const char *
-ovsdb_table_name(enum ovsdb_table table)
-{
-    return (unsigned)table < OVSDB_N_TABLES ? table_defs[table].name
-                                            : "(unknown)";
-}
-
-const char *
-ovsdb_row_uuid(const struct ovsdb_row *row)
-{
-    return row->uuid;
-}
-
-const char *
-ovsdb_row_name(const struct ovsdb_row *row)
-{
-    return row->name;
-}
-
-const struct json_t *
-ovsdb_row_get_column(const struct ovsdb_row *row, const char *column)
-{
-    return json_object_get(row->columns, column);
-}
-
-/* If 'value' is ["set", [...]], returns the inner array, else NULL. */
-static const json_t *
-set_elements(const json_t *value)
-{
-    if (json_is_array(value) && json_array_size(value) == 2
-        && json_is_string(json_array_get(value, 0))
-        && !strcmp(json_string_value(json_array_get(value, 0)), "set")) {
-        const json_t *elems = json_array_get(value, 1);
-        return json_is_array(elems) ? elems : NULL;
-    }
-    return NULL;
-}
-
-/* Returns the single atom of an optional value: NULL for an empty set. */
-static const json_t *
-optional_atom(const json_t *value)
-{
-    const json_t *elems = set_elements(value);
-    if (elems) {
-        return json_array_size(elems) == 1 ? json_array_get(elems, 0) : NULL;
-    }
-    return value;
-}
-
-/* Returns the string of a string or ["uuid", s] atom, else NULL. */
-static const char *
-atom_string(const json_t *atom)
-{
-    if (json_is_string(atom)) {
-        return json_string_value(atom);
-    }
-    if (json_is_array(atom) && json_array_size(atom) == 2) {
-        const char *tag = json_string_value(json_array_get(atom, 0));
-        if (tag && (!strcmp(tag, "uuid") || !strcmp(tag, "named-uuid"))) {
-            return json_string_value(json_array_get(atom, 1));
-        }
-    }
-    return NULL;
-}
-
-const char *
-ovsdb_row_get_string(const struct ovsdb_row *row, const char *column)
-{
-    return json_string_value(
-        optional_atom(json_object_get(row->columns, column)));
-}
-
-bool
-ovsdb_row_get_int(const struct ovsdb_row *row, const char *column,
-                  int64_t *value)
-{
-    const json_t *atom = optional_atom(json_object_get(row->columns, column));
-    if (!json_is_integer(atom)) {
-        return false;
-    }
-    *value = json_integer_value(atom);
-    return true;
-}
-
-bool
-ovsdb_row_map_next(const struct ovsdb_row *row, const char *column,
-                   size_t *pos, const char **key, const char **value)
-{
-    const json_t *map = json_object_get(row->columns, column);
-    if (!json_is_array(map) || json_array_size(map) != 2
-        || !json_is_string(json_array_get(map, 0))
-        || strcmp(json_string_value(json_array_get(map, 0)), "map")) {
-        return false;
-    }
-    const json_t *pairs = json_array_get(map, 1);
-    while (*pos < json_array_size(pairs)) {
-        const json_t *pair = json_array_get(pairs, (*pos)++);
-        const char *k = json_string_value(json_array_get(pair, 0));
-        const char *v = json_string_value(json_array_get(pair, 1));
-        if (k && v) {
-            *key = k;
-            *value = v;
-            return true;
-        }
-    }
-    return false;
-}
-
-const char *
-ovsdb_row_map_get(const struct ovsdb_row *row, const char *column,
-                  const char *key)
-{
-    size_t pos = 0;
-    const char *k, *v;
-    while (ovsdb_row_map_next(row, column, &pos, &k, &v)) {
-        if (!strcmp(k, key)) {
-            return v;
-        }
-    }
-    return NULL;
-}
-
-bool
-ovsdb_row_set_next(const struct ovsdb_row *row, const char *column,
-                   size_t *pos, const char **elem)
-{
-    const json_t *value = json_object_get(row->columns, column);
-    if (!value) {
-        return false;
-    }
-    const json_t *elems = set_elements(value);
-    if (!elems) {
-        /* A set of one element may be sent as the bare atom. */
-        const char *s = *pos ? NULL : atom_string(value);
-        *pos = 1;
-        if (s) {
-            *elem = s;
-        }
-        return s != NULL;
-    }
-    while (*pos < json_array_size(elems)) {
-        const char *s = atom_string(json_array_get(elems, (*pos)++));
-        if (s) {
-            *elem = s;
-            return true;
-        }
-    }
-    return false;
+    return ovsdb_replica_count(&client->replica, table);
 }

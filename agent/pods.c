@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "sluice/agent.h"
+#include "sluice/cni-args.h"
 #include "sluice/cni-server.h"
 #include "sluice/egress.h"
 #include "sluice/ipam.h"
@@ -164,44 +165,6 @@ pod_reply_error(struct pod *pod, int code, const char *fmt, ...)
         cni_request_fail(pod->request, pod->cni_version, code, "%s", msg);
         pod->request = NULL;
     }
-}
-
-/* Parses "K1=V1;K2=V2" CNI_ARGS for the pod's namespace and name.  Returns
- * false if it is malformed. */
-static bool
-parse_cni_args(const char *args, struct pod *pod)
-{
-    if (!args) {
-        return true;
-    }
-    const char *p = args;
-    while (*p) {
-        const char *end = strchr(p, ';');
-        size_t len = end ? (size_t) (end - p) : strlen(p);
-        const char *eq = memchr(p, '=', len);
-        if (len && !eq) {
-            return false;
-        }
-        if (eq) {
-            size_t klen = eq - p;
-            size_t vlen = len - klen - 1;
-            if (klen == 17 && !memcmp(p, "K8S_POD_NAMESPACE", 17)) {
-                if (vlen >= sizeof pod->pod_namespace) {
-                    return false;
-                }
-                memcpy(pod->pod_namespace, eq + 1, vlen);
-                pod->pod_namespace[vlen] = '\0';
-            } else if (klen == 12 && !memcmp(p, "K8S_POD_NAME", 12)) {
-                if (vlen >= sizeof pod->pod_name) {
-                    return false;
-                }
-                memcpy(pod->pod_name, eq + 1, vlen);
-                pod->pod_name[vlen] = '\0';
-            }
-        }
-        p += len + (end ? 1 : 0);
-    }
-    return true;
 }
 
 /* Returns the CNI result of an attached pod for 'cni_version'. */
@@ -551,38 +514,6 @@ pods_interface_changed(struct agent *agent, const struct ovsdb_row *row)
     }
 }
 
-/* Reads "args": {"cni": {"labels": [{"key": K, "value": V}...]}} from the
- * config into a JSON object {K: V...} string.  Returns 0 or
- * CNI_ERR_INVALID_CONFIG. */
-static int
-parse_labels(const json_t *config, char **labelsp)
-{
-    *labelsp = NULL;
-    const json_t *labels = json_object_get(
-        json_object_get(json_object_get(config, "args"), "cni"), "labels");
-    if (!labels) {
-        return 0;
-    }
-    if (!json_is_array(labels)) {
-        return CNI_ERR_INVALID_CONFIG;
-    }
-    json_t *object = json_object();
-    size_t i;
-    const json_t *label;
-    json_array_foreach (labels, i, label) {
-        const json_t *key = json_object_get(label, "key");
-        const json_t *value = json_object_get(label, "value");
-        if (!json_is_string(key) || !json_is_string(value)) {
-            json_decref(object);
-            return CNI_ERR_INVALID_CONFIG;
-        }
-        json_object_set(object, json_string_value(key), (json_t *) value);
-    }
-    *labelsp = json_dumps(object, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(object);
-    return 0;
-}
-
 static void
 handle_add(struct agent *agent, struct cni_request *req,
            const struct cni_env *env, const json_t *config,
@@ -601,6 +532,14 @@ handle_add(struct agent *agent, struct cni_request *req,
         }
         return;
     }
+    if (strlen(env->containerid) > IPAM_MAX_CONTAINER_ID) {
+        /* It would not fit struct pod, whose copy would then name another
+         * container. */
+        cni_request_fail(req, cni_version, CNI_ERR_INVALID_ENV,
+                         "CNI_CONTAINERID is longer than %d bytes",
+                         IPAM_MAX_CONTAINER_ID);
+        return;
+    }
 
     struct pod *pod = pod_create(agent, env->containerid, env->ifname);
     if (!pod || !(pod->netns = strdup(env->netns))
@@ -614,12 +553,14 @@ handle_add(struct agent *agent, struct cni_request *req,
     }
     pod->request = req;
     pod->state = POD_ADDING;
-    if (!parse_cni_args(env->args, pod)) {
+    if (!cni_parse_args(env->args, pod->pod_namespace,
+                        sizeof pod->pod_namespace, pod->pod_name,
+                        sizeof pod->pod_name)) {
         pod_reply_error(pod, CNI_ERR_INVALID_ENV, "malformed CNI_ARGS");
         pod_free(pod);
         return;
     }
-    if (parse_labels(config, &pod->labels)) {
+    if (cni_parse_labels(config, &pod->labels)) {
         pod_reply_error(pod, CNI_ERR_INVALID_CONFIG,
                         "args.cni.labels must be a list of {key, value} "
                         "strings");
@@ -734,22 +675,6 @@ handle_del(struct agent *agent, struct cni_request *req,
     pod_remove(pod);
 }
 
-/* Returns true if 'prev_result' lists 'ip' among its "ips". */
-static bool
-prev_result_has_ip(const json_t *prev_result, const char *cidr)
-{
-    size_t i;
-    const json_t *ipconf;
-    json_array_foreach (json_object_get(prev_result, "ips"), i, ipconf) {
-        const char *address = json_string_value(json_object_get(ipconf,
-                                                                "address"));
-        if (address && !strcmp(address, cidr)) {
-            return true;
-        }
-    }
-    return false;
-}
-
 static void
 handle_check(struct agent *agent, struct cni_request *req,
              const struct cni_env *env, const json_t *config,
@@ -766,7 +691,7 @@ handle_check(struct agent *agent, struct cni_request *req,
     inet_ntop(AF_INET, &pod->ip, ip, sizeof ip);
     snprintf(cidr, sizeof cidr, "%s/%u", ip, agent->pod_prefix_len);
     const json_t *prev = json_object_get(config, "prevResult");
-    if (prev && !prev_result_has_ip(prev, cidr)) {
+    if (prev && !cni_prev_result_has_ip(prev, cidr)) {
         cni_request_fail(req, cni_version, CNI_ERR_INVALID_CONFIG,
                          "prevResult does not list the pod's address %s",
                          cidr);

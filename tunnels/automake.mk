@@ -5,3 +5,4 @@ noinst_LIBRARIES += tunnels/libsluicetunnels.a
 tunnels_libsluicetunnels_a_SOURCES = \
 	tunnels/mtu.c \
 	tunnels/peers.c
+tunnels_libsluicetunnels_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)

@@ -2,8 +2,14 @@
 
 #include "sluice/peers.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 void
 peers_init(struct peers *peers)
@@ -129,4 +135,80 @@ peers_sweep_one(struct peers *peers, struct peer *removed)
         }
     }
     return false;
+}
+
+int
+peers_save(const struct peers *peers, const char *path)
+{
+    json_t *list = json_array();
+    for (const struct peer *p = peers->head; list && p; p = p->next) {
+        char ip[INET_ADDRSTRLEN], subnet[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &p->ip, ip, sizeof ip);
+        inet_ntop(AF_INET, &p->subnet, subnet, sizeof subnet);
+        json_array_append_new(list,
+                              json_pack("{s:s, s:s, s:s, s:i, s:s?}", "name",
+                                        p->name, "ip", ip, "subnet", subnet,
+                                        "prefix_len", (int) p->prefix_len,
+                                        "labels", p->labels));
+    }
+    char tmp[4096];
+    if (!list || (size_t) snprintf(tmp, sizeof tmp, "%s.tmp", path)
+                     >= sizeof tmp) {
+        json_decref(list);
+        return list ? ENAMETOOLONG : ENOMEM;
+    }
+    int error = json_dump_file(list, tmp, JSON_COMPACT) ? EIO : 0;
+    json_decref(list);
+    if (!error && rename(tmp, path)) {
+        error = errno;
+        unlink(tmp);
+    }
+    return error;
+}
+
+int
+peers_load(struct peers *peers, const char *path)
+{
+    if (access(path, F_OK)) {
+        return errno == ENOENT ? 0 : errno;
+    }
+    json_t *list = json_load_file(path, 0, NULL);
+    if (!json_is_array(list)) {
+        json_decref(list);
+        return EBADMSG;
+    }
+    size_t i;
+    json_t *entry;
+    int error = 0;
+    json_array_foreach (list, i, entry) {
+        struct peer p;
+        memset(&p, 0, sizeof p);
+        const char *name = json_string_value(json_object_get(entry, "name"));
+        const char *ip = json_string_value(json_object_get(entry, "ip"));
+        const char *subnet = json_string_value(json_object_get(entry,
+                                                               "subnet"));
+        json_int_t plen = json_integer_value(json_object_get(entry,
+                                                             "prefix_len"));
+        if (!name || strlen(name) > PEER_NAME_MAX || !ip || !subnet
+            || inet_pton(AF_INET, ip, &p.ip) != 1
+            || inet_pton(AF_INET, subnet, &p.subnet) != 1 || plen < 1
+            || plen > 32) {
+            error = EBADMSG;
+            continue;
+        }
+        strcpy(p.name, name);
+        p.prefix_len = plen;
+        p.labels = (char *) json_string_value(json_object_get(entry,
+                                                              "labels"));
+        struct in_addr old;
+        if (peers_upsert(peers, &p, &old) < 0) {
+            error = ENOMEM;
+        }
+        struct peer *added = peers_find(peers, name);
+        if (added) {
+            added->stale = true;
+        }
+    }
+    json_decref(list);
+    return error;
 }

@@ -269,14 +269,19 @@ lab_up() {
 }
 
 lab_down() {
-    local nd node ns
+    local nd node ns pids=()
     [ -d "$dir" ] || return 0
+    # The nodes stop in parallel: ovs-vswitchd takes seconds to exit.
     for nd in "$dir"/n*; do
         [ -d "$nd" ] || continue
         node=$(basename "$nd")
-        agent_stop "$node"
-        "$ovs_sh" stop "$nd/ovs" || true
+        (
+            agent_stop "$node"
+            "$ovs_sh" stop "$nd/ovs" || true
+        ) &
+        pids+=($!)
     done
+    [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}" || true
     etcd_stop
     for ns in $(ip netns list | awk '{print $1}'); do
         case $ns in

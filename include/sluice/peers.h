@@ -58,4 +58,15 @@ void peers_mark_stale(struct peers *);
  * when none is left. */
 bool peers_sweep_one(struct peers *, struct peer *removed);
 
+/* Writes the peers to 'path' (atomically: a temporary file renamed over
+ * it).  A restarting agent reads them back with peers_load() so that it
+ * keeps its flows to other nodes before the datastore answers, or while it
+ * is away.  Returns 0 or a positive errno value. */
+int peers_save(const struct peers *, const char *path);
+
+/* Adds the peers saved in 'path' to 'peers', marked stale until the
+ * datastore confirms them.  A missing file is not an error.  Returns 0 or
+ * a positive errno value (EBADMSG for a malformed file). */
+int peers_load(struct peers *, const char *path);
+
 #endif /* sluice/peers.h */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every end-to-end test (tests/e2e/test-*.sh) on the local lab, one
-# after the other, each with its own lab named PREFIX-NAME (at most 10
-# characters; PREFIX is $SLUICE_E2E_PREFIX, default "e2").  Prints each
+# after the other, each with its own lab named PREFIXNN-NAME cut to 10
+# characters (NN numbers the tests; PREFIX is $SLUICE_E2E_PREFIX, default
+# "e2").  Prints each
 # test's output, checks that the test left no lab behind, and ends with the
 # line "N passed, M failed".  Exits non-zero if any test failed.
 #
@@ -41,10 +42,13 @@ passed=0
 failed=0
 failures=()
 declare -A labs
+index=0
 for t in "${tests[@]}"; do
     name=$(basename "$t" .sh)
     name=${name#test-}
-    lab=$prefix-$name
+    # A number keeps labs apart when test names share their first letters.
+    index=$((index + 1))
+    lab=$prefix$(printf %02d "$index")-$name
     lab=${lab:0:10}
     lab=${lab%-}
     if [ -n "${labs[$lab]:-}" ]; then

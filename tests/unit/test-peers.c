@@ -5,7 +5,9 @@
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sluice/peers.h"
 
@@ -83,6 +85,55 @@ START_TEST(test_resync_sweep)
 }
 END_TEST
 
+START_TEST(test_save_load)
+{
+    char dir[] = "/tmp/sluice-test-peers-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/peers.json", dir);
+
+    struct peers peers;
+    peers_init(&peers);
+    struct in_addr old;
+    struct peer a = make("n2", "198.18.0.12", "10.244.2.0", "zone=a");
+    struct peer b = make("n3", "198.18.0.13", "10.244.3.0", NULL);
+    peers_upsert(&peers, &a, &old);
+    peers_upsert(&peers, &b, &old);
+    ck_assert_int_eq(peers_save(&peers, path), 0);
+    peers_destroy(&peers);
+
+    /* Loaded peers are stale until the datastore confirms them. */
+    peers_init(&peers);
+    ck_assert_int_eq(peers_load(&peers, path), 0);
+    ck_assert_uint_eq(peers.n, 2);
+    const struct peer *n2 = peers_find(&peers, "n2");
+    ck_assert_ptr_nonnull(n2);
+    ck_assert(n2->stale);
+    ck_assert_str_eq(inet_ntoa(n2->ip), "198.18.0.12");
+    ck_assert_str_eq(n2->labels, "zone=a");
+    ck_assert_ptr_null(peers_find(&peers, "n3")->labels);
+    ck_assert_int_eq(peers_upsert(&peers, &a, &old), PEER_UNCHANGED);
+    struct peer removed;
+    ck_assert(peers_sweep_one(&peers, &removed));
+    ck_assert_str_eq(removed.name, "n3");
+    free(removed.labels);
+    peers_destroy(&peers);
+
+    /* A missing file is fine; a malformed one is not. */
+    peers_init(&peers);
+    unlink(path);
+    ck_assert_int_eq(peers_load(&peers, path), 0);
+    FILE *f = fopen(path, "w");
+    fputs("{\"not\": \"a list\"}", f);
+    fclose(f);
+    ck_assert_int_eq(peers_load(&peers, path), EBADMSG);
+    ck_assert_uint_eq(peers.n, 0);
+    unlink(path);
+    rmdir(dir);
+    peers_destroy(&peers);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -90,6 +141,7 @@ main(void)
     TCase *tc = tcase_create("peers");
     tcase_add_test(tc, test_upsert_changes);
     tcase_add_test(tc, test_resync_sweep);
+    tcase_add_test(tc, test_save_load);
     suite_add_tcase(s, tc);
     SRunner *runner = srunner_create(s);
     srunner_run_all(runner, CK_NORMAL);
