@@ -8,6 +8,7 @@ include tests/fuzz/automake.mk
 include tests/unit/ipam.mk
 include tests/unit/podif.mk
 include tests/unit/ofctl.mk
+include tests/unit/linkage.mk
 include tests/unit/ovsdb.mk
 include tests/unit/mtu.mk
 include tests/unit/peers.mk
