@@ -87,21 +87,27 @@ cni_parse_labels(const json_t *config, char **labelsp)
         return CNI_ERR_INVALID_CONFIG;
     }
     json_t *object = json_object();
+    if (!object) {
+        return CNI_ERR_INTERNAL;
+    }
     size_t i;
     const json_t *label;
-    json_array_foreach(labels, i, label)
-    {
+    json_array_foreach (labels, i, label) {
         const json_t *key = json_object_get(label, "key");
         const json_t *value = json_object_get(label, "value");
         if (!json_is_string(key) || !json_is_string(value)) {
             json_decref(object);
             return CNI_ERR_INVALID_CONFIG;
         }
-        json_object_set(object, json_string_value(key), (json_t *)value);
+        if (json_object_set(object, json_string_value(key),
+                            (json_t *) value)) {
+            json_decref(object);
+            return CNI_ERR_INTERNAL;
+        }
     }
     *labelsp = json_dumps(object, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(object);
-    return 0;
+    return *labelsp ? 0 : CNI_ERR_INTERNAL;
 }
 
 bool

@@ -560,10 +560,12 @@ handle_add(struct agent *agent, struct cni_request *req,
         pod_free(pod);
         return;
     }
-    if (cni_parse_labels(config, &pod->labels)) {
-        pod_reply_error(pod, CNI_ERR_INVALID_CONFIG,
-                        "args.cni.labels must be a list of {key, value} "
-                        "strings");
+    int code = cni_parse_labels(config, &pod->labels);
+    if (code) {
+        pod_reply_error(pod, code, code == CNI_ERR_INVALID_CONFIG
+                                   ? "args.cni.labels must be a list of "
+                                     "{key, value} strings"
+                                   : "out of memory");
         pod_free(pod);
         return;
     }
@@ -651,6 +653,11 @@ handle_del(struct agent *agent, struct cni_request *req,
            const struct cni_env *env, const char *cni_version)
 {
     struct pod *pod = pod_find(agent, env->containerid, env->ifname);
+    if (!pod && strlen(env->containerid) > IPAM_MAX_CONTAINER_ID) {
+        /* ADD refuses such ids, so nothing can be attached under it. */
+        cni_request_reply(req, 0, NULL);
+        return;
+    }
     if (!pod) {
         /* Unknown: release any address left behind and succeed. */
         char err[256];

@@ -2,7 +2,8 @@
 # each target is linked with a replay driver and its seed corpus runs in
 # `make check`; with it (CC=clang) the targets link libFuzzer.
 FUZZ_TARGETS = tests/fuzz/fuzz-shim tests/fuzz/fuzz-egress \
-	tests/fuzz/fuzz-ctl-response
+	tests/fuzz/fuzz-ctl-response tests/fuzz/fuzz-etcd-wire \
+	tests/fuzz/fuzz-ovsdb tests/fuzz/fuzz-cni-request
 check_PROGRAMS += $(FUZZ_TARGETS)
 TESTS += tests/fuzz/replay-corpus.sh
 EXTRA_DIST += tests/fuzz/corpus
@@ -32,4 +33,22 @@ tests_fuzz_fuzz_ctl_response_SOURCES = tests/fuzz/fuzz-ctl-response.c \
 tests_fuzz_fuzz_ctl_response_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_fuzz_ctl_response_LDFLAGS = $(fuzz_link_flags)
 tests_fuzz_fuzz_ctl_response_LDADD = agent/libsluiceagent.a \
+	plugin/libsluicecni.a $(JANSSON_LIBS)
+
+tests_fuzz_fuzz_etcd_wire_SOURCES = tests/fuzz/fuzz-etcd-wire.c \
+	$(fuzz_driver)
+tests_fuzz_fuzz_etcd_wire_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_fuzz_etcd_wire_LDFLAGS = $(fuzz_link_flags)
+tests_fuzz_fuzz_etcd_wire_LDADD = agent/libsluiceagent.a $(JANSSON_LIBS)
+
+tests_fuzz_fuzz_ovsdb_SOURCES = tests/fuzz/fuzz-ovsdb.c $(fuzz_driver)
+tests_fuzz_fuzz_ovsdb_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_fuzz_ovsdb_LDFLAGS = $(fuzz_link_flags)
+tests_fuzz_fuzz_ovsdb_LDADD = agent/libsluiceagent.a $(JANSSON_LIBS)
+
+tests_fuzz_fuzz_cni_request_SOURCES = tests/fuzz/fuzz-cni-request.c \
+	$(fuzz_driver)
+tests_fuzz_fuzz_cni_request_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_fuzz_cni_request_LDFLAGS = $(fuzz_link_flags)
+tests_fuzz_fuzz_cni_request_LDADD = agent/libsluiceagent.a \
 	plugin/libsluicecni.a $(JANSSON_LIBS)

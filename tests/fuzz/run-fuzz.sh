@@ -16,8 +16,10 @@ if [ ! -f Makefile ]; then
         CFLAGS="-g -O1 $san -fsanitize=fuzzer-no-link" LDFLAGS="$san"
 fi
 make -s -j2 tests/fuzz/fuzz-shim tests/fuzz/fuzz-egress \
-    tests/fuzz/fuzz-ctl-response
-for target in shim egress ctl-response; do
+    tests/fuzz/fuzz-ctl-response tests/fuzz/fuzz-etcd-wire \
+    tests/fuzz/fuzz-ovsdb tests/fuzz/fuzz-cni-request
+for target in shim egress ctl-response etcd-wire ovsdb \
+    cni-request; do
     work=$(mktemp -d)
     cp "$src/tests/fuzz/corpus/$target"/* "$work/"
     echo "fuzz-$target: ${seconds}s"
