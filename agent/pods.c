@@ -605,7 +605,7 @@ handle_add(struct agent *agent, struct cni_request *req,
         }
     }
     if (error) {
-        int code = error == ENOENT ? CNI_ERR_UNKNOWN_CONTAINER : CNI_ERR_IO;
+        code = error == ENOENT ? CNI_ERR_UNKNOWN_CONTAINER : CNI_ERR_IO;
         pod_reply_error(pod, code, "%s", perr ? perr : strerror(error));
         free(perr);
         ipam_release(agent->ipam, pod->container_id, pod->ifname, NULL, err,
