@@ -192,6 +192,10 @@ setup_host_networking(struct agent *agent)
     snprintf(path, sizeof path, "/proc/sys/net/ipv4/conf/%s/proxy_arp",
              c->uplink_interface);
     write_sysctl(agent, path, "1");
+    /* Answer at once, not after a random delay of up to 0.8 s. */
+    snprintf(path, sizeof path, "/proc/sys/net/ipv4/neigh/%s/proxy_delay",
+             c->uplink_interface);
+    write_sysctl(agent, path, "0");
 
     char pod_cidr[32];
     snprintf(pod_cidr, sizeof pod_cidr, "%s/%u",
@@ -332,6 +336,14 @@ on_gateway_ofport(void *aux, int error, int64_t ofport, const char *msg)
         return;
     }
 
+    /* Egress IPs routed here by an earlier run: only the controller knows
+     * which this node still holds, and it adds them back. */
+    if (!agent->node_ready && podif_flush_host_routes(
+            agent->podif, agent->config.gateway_port, &err)) {
+        SLOG_WARN("node %s: %s", agent->config.node_name, err);
+        free(err);
+        err = NULL;
+    }
     setup_host_networking(agent);
 
     if (agent->overlay) {
@@ -728,6 +740,7 @@ commit_peer_flows(struct agent *agent)
     if (agent->ofctl && agent->flows_synced) {
         ofctl_commit(agent->ofctl, NULL, NULL);
     }
+    egress_controller_peers_changed(agent->egress);
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/peers.json", agent->config.state_dir);
     int error = peers_save(&agent->peers, path);

@@ -127,6 +127,8 @@ egress_model_build(struct egress_model *m, const json_t *kv)
                          : "");
             json_decref(o);
             st->owner_value = json_object_get(json_object_get(kv, k), "v");
+            st->owner_lease = json_integer_value(
+                json_object_get(json_object_get(kv, k), "l"));
         }
         snprintf(k, sizeof k, "moves/%s", name);
         st->move_to = egress_kv_value(kv, k);

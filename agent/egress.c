@@ -65,6 +65,7 @@ struct egress_controller {
     int64_t lease;
     struct etcd_watch *watch;
     uv_timer_t retry;
+    uv_idle_t publish;         /* Publishes pod lists after pod changes. */
     json_t *kv;                /* key -> {"v": value, "c": create_rev}. */
     bool listed;               /* Initial range done? */
     struct egress_model model;
@@ -78,6 +79,8 @@ struct egress_controller {
     size_t n_bfd;
     json_t *claims;            /* Egress names with a claim in flight. */
     json_t *applied;           /* Egress name -> published pod list. */
+    json_t *holders_seen;      /* Egress name -> {"node", "t"}: when we
+                                * first saw its current holder. */
 };
 
 static void reconcile(struct egress_controller *);
@@ -396,12 +399,31 @@ steer_pod(struct egress_controller *ctl, const struct egress_pod *pod)
     }
 }
 
+static void publish_applied(struct egress_controller *);
+
+/* The pod lists in etcd follow within a loop turn (a pod's state is final
+ * only once its ADD or DEL has finished). */
+static void
+on_publish(uv_idle_t *idle)
+{
+    struct egress_controller *ctl = idle->data;
+    uv_idle_stop(idle);
+    publish_applied(ctl);
+}
+
+static void
+schedule_publish(struct egress_controller *ctl)
+{
+    uv_idle_start(&ctl->publish, on_publish);
+}
+
 void
 egress_pod_attached(struct egress_controller *ctl,
                     const struct egress_pod *pod)
 {
     if (ctl) {
         steer_pod(ctl, pod);
+        schedule_publish(ctl);
     }
 }
 
@@ -410,6 +432,15 @@ egress_pod_detached(struct egress_controller *ctl, uint32_t ofport)
 {
     if (ctl) {
         clear_steering(ctl, ofport);
+        schedule_publish(ctl);
+    }
+}
+
+void
+egress_controller_peers_changed(struct egress_controller *ctl)
+{
+    if (ctl && ctl->listed) {
+        reconcile(ctl);
     }
 }
 
@@ -525,15 +556,32 @@ update_bfd(struct egress_controller *ctl)
 static void
 node_down(struct egress_controller *ctl, const char *node)
 {
+    uint64_t now = uv_now(ctl->agent->loop);
+    uint64_t detection = 3 * ctl->agent->config.egress_bfd_interval_ms;
     for (size_t i = 0; i < ctl->model.n_egresses; i++) {
         const struct egress_state *st = &ctl->model.states[i];
-        if (!strcmp(st->owner, node) && st->owner_value
-            && node_eligible(ctl, st->egress, self_name(ctl))) {
-            SLOG_WARN("egress %s: holder %s lost its BFD session; taking "
-                      "over", st->egress->name, node);
-            claim_egress(ctl, st->egress->name,
-                         json_string_value(st->owner_value));
+        if (strcmp(st->owner, node) || !st->owner_value
+            || !node_eligible(ctl, st->egress, self_name(ctl))) {
+            continue;
         }
+        /* A holder that took the address less than a detection time ago
+         * took it while our session to it was already failing: we are
+         * the one cut off (typically the node it took the address from),
+         * and taking it back would black-hole the traffic.  Its lease
+         * decides instead. */
+        json_t *seen = json_object_get(ctl->holders_seen, st->egress->name);
+        uint64_t since = json_integer_value(json_object_get(seen, "t"));
+        if (now - since < detection) {
+            SLOG_WARN("egress %s: holder %s lost its BFD session %llu ms "
+                      "after taking the address; not taking over",
+                      st->egress->name, node,
+                      (unsigned long long) (now - since));
+            continue;
+        }
+        SLOG_WARN("egress %s: holder %s lost its BFD session; taking over",
+                  st->egress->name, node);
+        claim_egress(ctl, st->egress->name,
+                     json_string_value(st->owner_value));
     }
 }
 
@@ -628,12 +676,25 @@ reconcile(struct egress_controller *ctl)
     struct agent *agent = ctl->agent;
     const char *self = self_name(ctl);
 
+    uint64_t now = uv_now(agent->loop);
     for (size_t i = 0; i < ctl->model.n_egresses; i++) {
         const struct egress_state *st = &ctl->model.states[i];
         const char *name = st->egress->name;
+        json_t *seen = json_object_get(ctl->holders_seen, name);
+        if (!seen || strcmp(json_string_value(json_object_get(seen, "node")),
+                            st->owner)) {
+            json_object_set_new(ctl->holders_seen, name,
+                                json_pack("{s:s, s:I}", "node", st->owner,
+                                          "t", (json_int_t) now));
+        }
         bool eligible = node_eligible(ctl, st->egress, self);
         if (eligible && !st->owner[0] && st->ip) {
             claim_egress(ctl, name, NULL);
+        } else if (eligible && !strcmp(st->owner, self) && ctl->lease
+                   && st->owner_lease != ctl->lease && st->owner_value) {
+            /* Ours under a lease of an earlier run (or registration): bind
+             * it to the current one, if etcd still says what we saw. */
+            claim_egress(ctl, name, json_string_value(st->owner_value));
         }
         if (eligible && st->move_to && !strcmp(st->move_to, self)) {
             if (strcmp(st->owner, self) && st->owner_value) {
@@ -653,6 +714,7 @@ reconcile(struct egress_controller *ctl)
         const struct egress_state *st = egress_model_find(&ctl->model,
                                                    ctl->hostings[i].name);
         if (!ctl->lease || !st || strcmp(st->owner, self)
+            || st->owner_lease != ctl->lease
             || st->ip != ctl->hostings[i].ip
             || st->vni != ctl->hostings[i].vni) {
             stop_hosting(ctl, i);
@@ -662,8 +724,10 @@ reconcile(struct egress_controller *ctl)
     }
     for (size_t i = 0; ctl->lease && i < ctl->model.n_egresses; i++) {
         const struct egress_state *st = &ctl->model.states[i];
-        if (!strcmp(st->owner, self) && st->ip
-            && !find_hosting(ctl, st->egress->name)) {
+        /* A record that names us under an old lease is stale: it is
+         * about to vanish with that lease, and then we claim again. */
+        if (!strcmp(st->owner, self) && st->owner_lease == ctl->lease
+            && st->ip && !find_hosting(ctl, st->egress->name)) {
             start_hosting(ctl, st);
         }
     }
@@ -715,8 +779,9 @@ kv_set(struct egress_controller *ctl, const struct etcd_kv *kv)
     json_t *v = json_stringn(kv->value, kv->value_len);
     if (key && v) {
         json_object_set_new(ctl->kv, key,
-                            json_pack("{s:o, s:I}", "v", v, "c",
-                                      (json_int_t) kv->create_revision));
+                            json_pack("{s:o, s:I, s:I}", "v", v, "c",
+                                      (json_int_t) kv->create_revision, "l",
+                                      (json_int_t) kv->lease));
         v = NULL;
     }
     json_decref(v);
@@ -849,6 +914,7 @@ egress_controller_start(struct agent *agent, struct etcd_client *etcd,
     ctl->kv = json_object();
     ctl->claims = json_object();
     ctl->applied = json_object();
+    ctl->holders_seen = json_object();
     char err[256];
     if (agent->config.node_labels
         && egress_parse_labels(agent->config.node_labels, "node", "labels",
@@ -857,6 +923,8 @@ egress_controller_start(struct agent *agent, struct etcd_client *etcd,
     }
     uv_timer_init(agent->loop, &ctl->retry);
     ctl->retry.data = ctl;
+    uv_idle_init(agent->loop, &ctl->publish);
+    ctl->publish.data = ctl;
     *ctlp = ctl;
     start_listing(ctl);
     return 0;
@@ -866,6 +934,13 @@ static void
 on_timer_closed(uv_handle_t *handle)
 {
     free(handle->data);
+}
+
+static void
+on_idle_closed(uv_handle_t *handle)
+{
+    struct egress_controller *ctl = handle->data;
+    uv_close((uv_handle_t *) &ctl->retry, on_timer_closed);
 }
 
 void
@@ -880,10 +955,11 @@ egress_controller_destroy(struct egress_controller *ctl)
     json_decref(ctl->kv);
     json_decref(ctl->claims);
     json_decref(ctl->applied);
+    json_decref(ctl->holders_seen);
     free(ctl->hostings);
     free(ctl->steerings);
     free(ctl->bfd);
-    uv_close((uv_handle_t *) &ctl->retry, on_timer_closed);
+    uv_close((uv_handle_t *) &ctl->publish, on_idle_closed);
 }
 
 void

@@ -1384,3 +1384,47 @@ out:
     close(fd);
     return error;
 }
+
+int
+podif_flush_host_routes(struct podif_ctx *ctx, const char *dev, char **errp)
+{
+    struct rtnl_link *link = NULL;
+    struct nl_cache *cache = NULL;
+    int error = 0, err;
+
+    nl_errinfo_clear(&ctx->ei);
+    err = rtnl_link_get_kernel(ctx->sock, 0, dev, &link);
+    if (err < 0) {
+        return podif_error(errp, nl_errno(&ctx->ei, err), NULL,
+                           "host routes via %s: look up", dev);
+    }
+    int ifindex = rtnl_link_get_ifindex(link);
+    rtnl_link_put(link);
+
+    err = rtnl_route_alloc_cache(ctx->sock, AF_INET, 0, &cache);
+    if (err < 0) {
+        return podif_error(errp, nlerr_to_errno(err), NULL,
+                           "host routes via %s: list", dev);
+    }
+    for (struct nl_object *obj = nl_cache_get_first(cache); obj;
+         obj = nl_cache_get_next(obj)) {
+        struct rtnl_route *route = (struct rtnl_route *) obj;
+        struct nl_addr *dst = rtnl_route_get_dst(route);
+        if (rtnl_route_get_table(route) != RT_TABLE_MAIN
+            || rtnl_route_get_protocol(route) != RTPROT_STATIC
+            || rtnl_route_get_nnexthops(route) != 1
+            || rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(route, 0))
+                   != ifindex
+            || !dst || nl_addr_get_prefixlen(dst) != 32) {
+            continue;
+        }
+        nl_errinfo_clear(&ctx->ei);
+        err = rtnl_route_delete(ctx->sock, route, 0);
+        if (err < 0 && !error) {
+            error = podif_error(errp, nl_errno(&ctx->ei, err), ctx->ei.msg,
+                                "host routes via %s: delete", dev);
+        }
+    }
+    nl_cache_free(cache);
+    return error;
+}

@@ -390,7 +390,7 @@ pods_for_each(struct agent *agent,
               void *aux)
 {
     for (struct pod *pod = agent->pods; pod; pod = pod->next) {
-        if (pod->state == POD_READY && pod->ofport) {
+        if (pod->has_flows && pod->state != POD_DELETING) {
             struct egress_pod ep = pod_to_egress_pod(pod);
             cb(agent, &ep, aux);
         }

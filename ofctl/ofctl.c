@@ -649,8 +649,9 @@ ofctl_commit(struct ofctl *ofctl, ofctl_commit_cb *cb, void *aux)
             ofctl->n_waiting = ofctl->waiting_cap = 0;
             call_cbs(w, n, 0);
             free(w);
-        } else {
-            /* Completes with the last bundle in flight. */
+        } else if (ofctl->n_waiting) {
+            /* Completes with the last bundle in flight.  (Never realloc()
+             * to 0 bytes: that frees.) */
             struct pending *last = CONTAINER_OF(ovs_list_back(
                                                     &ofctl->pending),
                                                 struct pending, node);

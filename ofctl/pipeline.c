@@ -296,6 +296,11 @@ pipeline_set_pod_egress(struct ofctl *ofctl, const struct pipeline_node *node,
             "table=EgressMark,priority=100,ip,reg1=%u,nw_src=%s "
             "actions=set_field:%u->tun_id,goto_table:SNAT",
             node->gateway_ofport, pod_ip, pe->vni);
+    } else if (!error && !pe->owner_ip.s_addr) {
+        /* No holder yet: drop rather than leave with the node's address. */
+        error = add_flow(ofctl, owner,
+            "table=EgressMark,priority=100,ip,reg1=%u,nw_src=%s "
+            "actions=drop", node->gateway_ofport, pod_ip);
     } else if (!error) {
         error = add_flow(ofctl, owner,
             "table=EgressMark,priority=100,ip,reg1=%u,nw_src=%s "

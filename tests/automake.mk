@@ -23,6 +23,9 @@ dist_noinst_SCRIPTS += \
 	tests/bench/storm.sh \
 	tests/bench/flows.sh \
 	tests/bench/footprint.sh \
+	tests/bench/datapath.sh \
+	tests/bench/failover.sh \
+	tests/bench/fakenodes.py \
 	tests/bench/report.py
 EXTRA_DIST += \
 	tests/bench/lib.sh \

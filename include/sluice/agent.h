@@ -96,7 +96,8 @@ void pods_interface_changed(struct agent *, const struct ovsdb_row *);
 /* States the flows of every pod again (after the flow table is created). */
 int pods_add_all_flows(struct agent *);
 
-/* Calls 'cb' with 'aux' for every attached pod. */
+/* Calls 'cb' with 'aux' for every pod whose flows are stated (attached,
+ * or being attached). */
 struct egress_pod;
 void pods_for_each(struct agent *,
                    void (*cb)(struct agent *, const struct egress_pod *,

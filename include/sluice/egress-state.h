@@ -22,6 +22,7 @@ struct egress_state {
     char owner[EGRESS_NODE_NAME_MAX + 1]; /* Holder, "" if none. */
     char since[32];            /* When the holder took it. */
     const json_t *owner_value; /* Raw owners/NAME value (in 'kv'). */
+    int64_t owner_lease;       /* Lease the owners/NAME key is bound to. */
     const char *move_to;       /* moves/NAME, or NULL. */
 };
 
@@ -37,7 +38,7 @@ struct egress_model {
 };
 
 /* Builds '*m' from 'kv', an object that maps keys (relative to the etcd
- * prefix) to {"v": value, "c": create_revision}.  Objects that do not
+ * prefix) to {"v": value, "c": create_revision, "l": lease (optional)}.  Objects that do not
  * decode are logged and skipped.  'm' refers into 'kv' (owner_value), so
  * 'kv' must outlive it. */
 void egress_model_build(struct egress_model *m, const json_t *kv);

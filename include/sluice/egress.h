@@ -68,6 +68,10 @@ int egress_controller_add_flows(struct egress_controller *);
 void egress_pod_attached(struct egress_controller *, const struct egress_pod *);
 void egress_pod_detached(struct egress_controller *, uint32_t ofport);
 
+/* The set of remote nodes changed (eligibility, BFD peers, holders'
+ * addresses). */
+void egress_controller_peers_changed(struct egress_controller *);
+
 /* An Interface row changed (BFD status). */
 void egress_interface_changed(struct egress_controller *,
                               const struct ovsdb_row *row);

@@ -108,6 +108,12 @@ int podif_configure_host_link(struct podif_ctx *ctx, const char *name,
 int podif_host_route(struct podif_ctx *ctx, bool add, struct in_addr dst,
                      const char *dev, char **errp);
 
+/* Deletes every static /32 route via 'dev' (what podif_host_route() adds),
+ * as left by an earlier run.  Returns 0 or a positive errno value with a
+ * message in '*errp'. */
+int podif_flush_host_routes(struct podif_ctx *ctx, const char *dev,
+                            char **errp);
+
 /* Sends one gratuitous ARP for 'ip' out of 'dev', from its MAC.  Returns
  * 0 or a positive errno value with a message in '*errp'. */
 int podif_send_garp(const char *dev, struct in_addr ip, char **errp);

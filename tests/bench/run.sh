@@ -28,7 +28,7 @@ command="tests/bench/run.sh${quick[*]:+ ${quick[*]}}"
 log=$(mktemp "${TMPDIR:-/tmp}/sluice-bench-run.XXXXXX")
 trap 'rm -f "$log"' EXIT
 status=0
-for bench in attach storm flows footprint; do
+for bench in attach storm flows footprint failover datapath; do
     echo "=== $bench.sh ${quick[*]}"
     start=$SECONDS
     if ! "$bench_dir/$bench.sh" "${quick[@]}" 2>&1 | tee -a "$log"; then
