@@ -36,6 +36,7 @@ SLOG_MODULE(agent);
 static void node_setup(struct agent *);
 static void node_setup_done(struct agent *);
 static void add_tunnel_port(struct agent *);
+static void on_sync_wait_expired(uv_timer_t *);
 static struct pipeline_peer to_pipeline_peer(const struct peer *);
 
 void
@@ -132,8 +133,35 @@ start_flows(struct agent *agent, uint8_t round, int stale_round)
     }
     SLOG_INFO("node %s: flow round %u (replacing round %d)",
               agent->config.node_name, round, stale_round);
-    ofctl_start(agent->ofctl);
+    if (agent->egress && !egress_controller_is_listed(agent->egress)) {
+        /* The first sync replaces the previous round: wait for the egress
+         * state so that selected pods' steering is not missing from it
+         * (and their traffic does not leave with the node's address), but
+         * not for long if etcd is away. */
+        uv_timer_start(&agent->sync_wait, on_sync_wait_expired, 3000, 0);
+    } else {
+        agent_connect_switch(agent);
+    }
     return 0;
+}
+
+void
+agent_connect_switch(struct agent *agent)
+{
+    uv_timer_stop(&agent->sync_wait);
+    if (agent->ofctl && !agent->switch_connecting) {
+        agent->switch_connecting = true;
+        ofctl_start(agent->ofctl);
+    }
+}
+
+static void
+on_sync_wait_expired(uv_timer_t *timer)
+{
+    struct agent *agent = timer->data;
+    SLOG_WARN("node %s: no egress state from etcd after 3 s; installing "
+              "flows without it", agent->config.node_name);
+    agent_connect_switch(agent);
 }
 
 static void
@@ -655,6 +683,10 @@ agent_start(struct agent *agent, uv_loop_t *loop, struct agent_config *config)
     memset(agent, 0, sizeof *agent);
     agent->loop = loop;
     peers_init(&agent->peers);
+    uv_idle_init(loop, &agent->peers_changed);
+    agent->peers_changed.data = agent;
+    uv_timer_init(loop, &agent->sync_wait);
+    agent->sync_wait.data = agent;
     agent->config = *config;
     memset(config, 0, sizeof *config);
     const struct agent_config *c = &agent->config;
@@ -733,10 +765,14 @@ to_pipeline_peer(const struct peer *peer)
     return pp;
 }
 
-/* Commits the peers' flows and remembers the peers for the next start. */
+/* Once per loop turn after peers changed (a watch delivers many at once):
+ * commits their flows, updates egress state and remembers the peers for
+ * the next start. */
 static void
-commit_peer_flows(struct agent *agent)
+on_peers_changed(uv_idle_t *idle)
 {
+    struct agent *agent = idle->data;
+    uv_idle_stop(idle);
     if (agent->ofctl && agent->flows_synced) {
         ofctl_commit(agent->ofctl, NULL, NULL);
     }
@@ -748,6 +784,12 @@ commit_peer_flows(struct agent *agent)
         SLOG_WARN("node %s: saving %s: %s", agent->config.node_name, path,
                   strerror(error));
     }
+}
+
+static void
+commit_peer_flows(struct agent *agent)
+{
+    uv_idle_start(&agent->peers_changed, on_peers_changed);
 }
 
 void
@@ -842,6 +884,8 @@ agent_stop(struct agent *agent)
     agent->ovsdb = NULL;
     pods_destroy(agent);
     peers_destroy(&agent->peers);
+    uv_close((uv_handle_t *) &agent->peers_changed, NULL);
+    uv_close((uv_handle_t *) &agent->sync_wait, NULL);
     podif_ctx_destroy(agent->podif);
     agent->podif = NULL;
     ipam_close(agent->ipam);

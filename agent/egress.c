@@ -883,8 +883,18 @@ on_listed(void *aux, int error, const struct etcd_result *result,
                           &cbs, ctl, &ctl->watch)) {
         SLOG_ERR("cannot watch egress state");
     }
+    bool first = !ctl->listed;
     ctl->listed = true;
     rebuild(ctl);
+    if (first) {
+        agent_connect_switch(ctl->agent);
+    }
+}
+
+bool
+egress_controller_is_listed(const struct egress_controller *ctl)
+{
+    return ctl->listed;
 }
 
 static void

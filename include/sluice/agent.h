@@ -49,6 +49,9 @@ struct agent {
     size_t n_pods;
 
     struct peers peers;          /* Remote nodes, from the datastore. */
+    uv_idle_t peers_changed;     /* Batches the work after peer changes. */
+    uv_timer_t sync_wait;        /* Bounds the wait for egress state. */
+    bool switch_connecting;      /* ofctl_start() called? */
     struct cluster *cluster;     /* Datastore membership, or NULL. */
     struct egress_controller *egress; /* With a datastore, else NULL. */
     struct rpc_server *ctl;      /* sluicectl's socket. */
@@ -62,6 +65,10 @@ int agent_start(struct agent *, uv_loop_t *loop, struct agent_config *config);
 /* Stops the agent, leaving the datapath as it is (pods keep their
  * traffic).  The loop must run afterwards for handles to close. */
 void agent_stop(struct agent *);
+
+/* Connects the flow table to the switch (its first sync replaces the
+ * previous round's flows); called once every flow source is in. */
+void agent_connect_switch(struct agent *);
 
 /* Recomputes 'agent->ready' after a change. */
 void agent_update_ready(struct agent *);

@@ -55,6 +55,9 @@ int egress_controller_start(struct agent *, struct etcd_client *etcd,
                             struct egress_controller **);
 void egress_controller_destroy(struct egress_controller *);
 
+/* Returns true once the controller has read the egress state. */
+bool egress_controller_is_listed(const struct egress_controller *);
+
 /* The node's lease changed (re-registration): ownership keys are bound to
  * it. */
 void egress_controller_set_lease(struct egress_controller *, int64_t lease);
