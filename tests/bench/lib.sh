@@ -339,3 +339,159 @@ agent_log_check() {
         head -5 "$work/agent-warnings" >&2
     fi
 }
+
+# A simulated cluster around node n1, for flows.sh and footprint.sh: fake
+# remote nodes (records in etcd, see fakenodes.py; no agent behind them)
+# and egresses that select the benchmark's pods.  Everything is removed by
+# cluster_cleanup, and with the lab's etcd anyway.
+etcd_endpoint=198.18.0.2:2379
+etcd_prefix=/sluice/
+n_egress=0
+
+# fake_nodes ARGS...: fakenodes.py against the lab's etcd (reached from
+# node n1's namespace, over the underlay).
+fake_nodes() {
+    "$lab_sh" node-exec "$lab" n1 python3 "$bench_dir/fakenodes.py" \
+        "$etcd_endpoint" "$etcd_prefix" "$@"
+}
+
+# pod_name I: the name of the benchmark's pod number I.  With M egresses,
+# pod I is b(I mod M)-I, which egress e(I mod M) selects (glob bK-*), so
+# that every pod has steering flows and the egresses share them evenly.
+pod_name() {
+    if [ "$n_egress" -gt 0 ]; then
+        printf 'b%03d-%d\n' $(($1 % n_egress)) "$1"
+    else
+        printf 'b-%d\n' "$1"
+    fi
+}
+
+# egresses_create M: two pools of egress IPs, bench-local (hosted by n1)
+# and, if fake nodes 1 and 2 exist, bench-remote (hosted by them); M
+# egresses e000... alternating between them.  n1 claims and hosts the
+# local ones (SNAT flows) and steers its pods to them; the remote ones are
+# given to fake nodes 1 and 2 by writing their owners/ records, and n1
+# steers its pods through the tunnel to them.
+egresses_create() {
+    local m=$1 k name pool owner remote=false
+    [ "$m" -le 500 ] || bench_die "at most 500 egresses (pool sizes)"
+    n_egress=$m
+    [ "$m" -gt 0 ] || return 0
+    "$lab_sh" ctl "$lab" n1 pool create bench-local \
+        --ranges 198.18.100.1-198.18.100.254 --nodes n1 >/dev/null \
+        || bench_die "cannot create pool bench-local"
+    if [ "$(fake_nodes count)" -ge 2 ]; then
+        remote=true
+        "$lab_sh" ctl "$lab" n1 pool create bench-remote \
+            --ranges 198.18.101.1-198.18.101.254 \
+            --nodes fake00001,fake00002 >/dev/null \
+            || bench_die "cannot create pool bench-remote"
+    fi
+    for k in $(seq 0 $((m - 1))); do
+        name=$(printf 'e%03d' "$k")
+        pool=bench-local
+        if $remote && [ $((k % 2)) = 1 ]; then
+            pool=bench-remote
+        fi
+        "$lab_sh" ctl "$lab" n1 egress create "$name" --pool "$pool" \
+            --namespace bench --pod "$(printf 'b%03d-*' "$k")" >/dev/null \
+            || bench_die "cannot create egress $name"
+        if [ "$pool" = bench-remote ]; then
+            owner=$(printf 'fake%05d' $((k % 4 == 1 ? 1 : 2)))
+            "$lab_sh" etcdctl "$lab" put "${etcd_prefix}owners/$name" \
+                "{\"node\":\"$owner\",\"since\":\"2026-01-01T00:00:00Z\"}" \
+                >/dev/null || bench_die "cannot set the owner of $name"
+        fi
+    done
+}
+
+# egresses_delete: removes the egresses, their pools and the owners/
+# records egresses_create wrote.
+egresses_delete() {
+    local k
+    [ "$n_egress" -gt 0 ] || return 0
+    for k in $(seq 0 $((n_egress - 1))); do
+        "$lab_sh" ctl "$lab" n1 egress delete "$(printf 'e%03d' "$k")" \
+            >/dev/null || bench_die "cannot delete egress e$k"
+    done
+    "$lab_sh" ctl "$lab" n1 pool delete bench-local >/dev/null \
+        || bench_die "cannot delete pool bench-local"
+    if "$lab_sh" ctl "$lab" n1 pool show bench-remote >/dev/null 2>&1; then
+        "$lab_sh" ctl "$lab" n1 pool delete bench-remote >/dev/null \
+            || bench_die "cannot delete pool bench-remote"
+    fi
+    "$lab_sh" etcdctl "$lab" del --prefix "${etcd_prefix}owners/e" \
+        >/dev/null || bench_die "cannot delete the owners/ records"
+    n_egress=0
+}
+
+# cluster_cleanup: removes the egresses, pools and fake nodes.
+cluster_cleanup() {
+    egresses_delete
+    fake_nodes delete
+}
+
+# n_flows_of MGMT [COOKIE/MASK]: the number of flows on the bridge whose
+# OpenFlow management socket is MGMT (with that cookie), from one
+# aggregate statistics request.
+n_flows_of() {
+    local out
+    out=$(ovs-ofctl -O OpenFlow15 dump-aggregate "$1" ${2:+"cookie=$2"}) \
+        || bench_die "dump-aggregate $1 failed"
+    echo "${out##*flow_count=}"
+}
+
+# wait_flows_settled MGMT [SECONDS]: waits until the bridge's flow count
+# has not changed for SECONDS (default 0.5; at most 60 s in all) and
+# prints it.
+wait_flows_settled() {
+    local mgmt=$1 n last=-1 same=0 i polls
+    polls=$(awk -v s="${2:-0.5}" 'BEGIN {print int(s * 10 + 0.5)}')
+    for i in $(seq 1 600); do
+        n=$(n_flows_of "$mgmt")
+        if [ "$n" = "$last" ]; then
+            same=$((same + 1))
+            if [ "$same" -ge "$polls" ]; then
+                echo "$n"
+                return 0
+            fi
+        else
+            same=0
+            last=$n
+        fi
+        sleep 0.1
+    done
+    bench_die "flows on $mgmt still changing after 60 s"
+}
+
+# agent_quiet PID: waits (at most 120 s) until process PID has used less
+# than 10 ms of CPU in 0.5 s: a busy agent may hold back the OpenFlow
+# messages it has queued, so a bridge whose flows stopped changing is not
+# enough.
+agent_quiet() {
+    local pid=$1 c0 c1 i
+    for i in $(seq 1 240); do
+        c0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+        sleep 0.5
+        c1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+        # Clock ticks of 10 ms.
+        if [ $((c1 - c0)) -lt 1 ]; then
+            return 0
+        fi
+    done
+    bench_log "warning: pid $pid still busy after 120 s"
+}
+
+# wait_log_count LOG OFFSET REGEX N: waits (at most 60 s) until LOG has N
+# lines matching REGEX after byte OFFSET.
+wait_log_count() {
+    local log=$1 offset=$2 regex=$3 n=$4 i
+    for i in $(seq 1 1200); do
+        if [ "$(tail -c +"$((offset + 1))" "$log" | grep -cE "$regex")" \
+            -ge "$n" ]; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    bench_die "$log: fewer than $n lines like '$regex' after 60 s"
+}

@@ -283,61 +283,156 @@ def flows(file_name):
     recs = read_records(file_name)
     n_pods = int(recs["pods"][0][0])
     n_flows = int(recs["flows"][0][0])
+    n_remote, n_small = (int(x) for x in recs["remote-nodes"][0])
+    n_egresses = int(recs["egresses"][0][0])
     n_reps = len(recs["s-full"])
-    print(f"flows: node with {n_pods} local pods, {n_flows} flows on br-int; "
+    tables = ", ".join(f"{r[0]} {r[1]}" for r in recs.get("table", []))
+    print(f"flows: node with {n_pods} local pods, {n_remote} remote nodes, "
+          f"{n_egresses} egresses: {n_flows} flows on br-int ({tables}); "
           f"{n_reps} repetitions, sluice and reference alternating")
     print("times in ms: min / median / p99 "
           "(p99 of fewer than 100 repetitions is their maximum)")
     rows = [
-        ("s-full", 0, "sluiced restart -> ready, flows present"),
+        ("s-full", 7, "sluiced restart -> every flow back, flows present"),
+        ("s-full", 0, "  sluiced restart -> \"ready\""),
         ("s-full", 1, "  of which: sync bundle sent -> barrier reply"),
         ("r-full", 0, "ovs-ofctl --bundle add-flows, flows present"),
-        ("s-empty", 0, "sluiced restart -> ready, bridge emptied"),
+        ("s-empty", 7, "sluiced restart -> every flow back, bridge emptied"),
+        ("s-empty", 0, "  sluiced restart -> \"ready\""),
         ("s-empty", 1, "  of which: sync bundle sent -> barrier reply"),
         ("r-empty", 0, "ovs-ofctl --bundle add-flows, bridge emptied"),
     ]
     for key, i, what in rows:
-        print(f"  {what:50} {mmp(col(recs, key, i))}")
+        print(f"  {what:54} {mmp(col(recs, key, i))}")
     for key, what in (("s-full", "flows present"),
                       ("s-empty", "bridge emptied")):
+        med = {i: statistics.median(col(recs, key, i)) for i in range(8)}
         print(f"  sluiced restart phases, {what}, median ms since start: "
-              f"\"started\" {fmt(statistics.median(col(recs, key, 3)), 0)}, "
-              f"ovsdb connected {fmt(statistics.median(col(recs, key, 4)), 0)}"
-              f", pods recovered and flows built "
-              f"{fmt(statistics.median(col(recs, key, 5)), 0)}, "
-              f"bundle sent {fmt(statistics.median(col(recs, key, 6)), 0)}, "
-              f"ready {fmt(statistics.median(col(recs, key, 0)), 0)}")
-    for key in ("s-full", "s-empty"):
-        synced = {int(r[2]) for r in recs[key]}
-        if synced != {n_flows}:
-            print(f"  note: {key} synced {sorted(synced)} flows, "
-                  f"not {n_flows}")
+              f"\"started\" {fmt(med[3], 0)}, ovsdb connected "
+              f"{fmt(med[4], 0)}, pods recovered and flows built "
+              f"{fmt(med[5], 0)}, bundle sent {fmt(med[6], 0)}, ready "
+              f"{fmt(med[0], 0)}, every flow back {fmt(med[7], 0)}")
+    synced = sorted({int(r[2]) for k in ("s-full", "s-empty")
+                     for r in recs[k]})
+    print(f"  the sync bundle before \"ready\" held {synced} of the "
+          f"{n_flows} flows; the rest came in later bundles")
+    if "gap" in recs:
+        gaps = "; ".join(f"{r[1]} flows for {r[0]} ms" for r in recs["gap"])
+        tables = {r[0]: int(r[1]) for r in recs.get("table", [])}
+        dip = ", ".join(f"{r[0]} {r[1]}/{tables.get(r[0], '?')}"
+                        for r in recs.get("dip", []))
+        print(f"  {len(recs['gap'])} restarts with the flows present, "
+              f"fewest flows on the bridge (of {n_flows}) and how long it "
+              f"had fewer (polled every ~10-20 ms): {gaps}"
+              + (f"; per table during the first dip: {dip}" if dip else ""))
+    # Each bundle is open + its flow-mods + commit + barrier; each flow
+    # goes once, plus the stale round's deletion; plus a hello.
+    counts = [(int(r[0]), int(r[1]) if len(r) > 1 else -1,
+               max(round((int(r[0]) - (n_flows + 1) - 1) / 3), 1))
+              for r in recs.get("s-count", [])]
+    if counts:
+        print(f"  {len(counts)} restarts (flows present) left alone, no "
+              "polling: OpenFlow messages sent (with "
+              f"{n_flows + 1} flow-mods: about how many bundles, each "
+              "open, flow-mods, commit, barrier) and flows in the first "
+              "sync bundle: "
+              + "; ".join(f"{m} (~{b}), {syn}" for m, syn, b in counts)
+              + f"; ovs-ofctl --bundle add-flows: {recs['r-full'][0][1]} "
+              f"messages, {n_flows} flow-mods in 1 bundle")
     for name, key, what in (
-            ("ADD of the node's first pod", "mods-first", "added"),
-            (f"ADD of pod {n_pods + 1}", "mods-last", "added"),
-            (f"DEL of pod {n_pods + 1}", "mods-del", "removed")):
+            (f"ADD of the node's first pod, {n_small} remote nodes",
+             "mods-first", "added"),
+            (f"ADD of pod {n_pods + 1}, {n_small} remote nodes",
+             "mods-small", "added"),
+            (f"DEL of pod {n_pods + 1}, {n_small} remote nodes",
+             "mods-small-del", "removed"),
+            (f"ADD of pod {n_pods + 1}, {n_remote} remote nodes",
+             "mods-last", "added"),
+            (f"DEL of pod {n_pods + 1}, {n_remote} remote nodes",
+             "mods-del", "removed")):
         mods, bundles, msgs, changes = (int(x) for x in recs[key][0][:4])
         print(f"  {name}: {mods} flow-mods in {bundles} bundle(s), {msgs} "
               f"OpenFlow messages in all; {changes} flows {what}; the call "
               f"took {fmt(float(recs[key][0][4]), 1)} ms")
     print("  (counted from ovs-vswitchd's vconn debug log: every "
           "OFPT_FLOW_MOD it received, bare or in a bundle)")
+    if "join" in recs:
+        n, ms, change = (int(x) for x in recs["join"][0][:3])
+        print(f"  {n} remote nodes joined (etcd watch): flows settled {ms} "
+              f"ms after the etcd write; {change} flows added")
+    if "leave" in recs:
+        n, ms, change, mods, bundles, msgs = (
+            int(x) for x in recs["leave"][0][:6])
+        print(f"  {n} remote nodes left (etcd watch): flows settled {ms} ms "
+              f"after the etcd delete (vconn debug log on); {change} flows "
+              f"removed with {mods} flow-mods in {bundles} bundle(s), "
+              f"{msgs} OpenFlow messages")
+    for r in recs.get("s-timeout", []):
+        print(f"  WARNING: a restart ({r[0]}) had restored only {r[1]} of "
+              f"the {n_flows} flows after 30 s (counted as 30 s)")
+    if "flows-after-restarts" in recs:
+        after = int(recs["flows-after-restarts"][0][0])
+        if after != n_flows:
+            print(f"  WARNING: {after} flows after the restarts, not "
+                  f"{n_flows}")
+    if "flows-after-cleanup" in recs:
+        print(f"  after removing the egresses and remote nodes: "
+              f"{recs['flows-after-cleanup'][0][0]} flows")
 
+    lost = int(recs["lease-lost"][0][0]) if "lease-lost" in recs else 0
+    if lost:
+        print(f"  WARNING: sluiced lost its etcd lease {lost} time(s) (no "
+              "keepalive for 10 s: its event loop was busy); it withdrew "
+              "its egress IPs and registered again")
+    cluster = f"{n_pods} pods, {n_remote} nodes, {n_egresses} egresses"
     for mode, what in (("full", "flows present"), ("empty", "bridge emptied")):
-        s = statistics.median(col(recs, f"s-{mode}", 0))
+        s = statistics.median(col(recs, f"s-{mode}", 7))
         r = statistics.median(col(recs, f"r-{mode}", 0))
-        result("flows", f"full resync of {n_flows} flows ({n_pods} pods, "
-               f"{what}), median restart->ready vs ovs-ofctl", s, r, "ms",
-               "<= 1.0", digits=1)
-    s = statistics.median(col(recs, "s-empty", 0))
+        result("flows", f"full resync of {n_flows} flows ({cluster}; "
+               f"{what}), median restart -> every flow back vs ovs-ofctl",
+               s, r, "ms", "<= 1.0", digits=1)
+    s = statistics.median(col(recs, "s-full", 0))
+    r = statistics.median(col(recs, "r-full", 0))
+    result("flows", f"restart -> \"ready\" (flows present; its sync bundle "
+           f"holds {'/'.join(str(x) for x in synced)} of {n_flows} flows)",
+           s, r, "ms", "-", digits=1)
+    s = statistics.median(col(recs, "s-empty", 7))
     r = statistics.median(col(recs, "r-empty", 0))
     result("flows", "resync rate (bridge emptied), median", n_flows / s * 1000,
            n_flows / r * 1000, "flows/s", ">= 1.0", digits=0)
-    first = int(recs["mods-first"][0][0])
-    last = int(recs["mods-last"][0][0])
-    print(f"RESULT flows | flow-mods per pod ADD (node's first pod / pod "
-          f"{n_pods + 1}) | sluice {first} / {last} | reference n/a | "
+    if "gap" in recs:
+        worst = min(recs["gap"], key=lambda r: int(r[1]))
+        print(f"RESULT flows | restart with flows present: fewest flows on "
+              f"the bridge and for how long (worst of {len(recs['gap'])}) | "
+              f"sluice {worst[1]} of {n_flows}; {worst[0]} ms | reference "
+              f"{n_flows} of {n_flows} (add-flows replaces in place) | "
+              "ratio n/a | target no dip (no flow flush)")
+    if counts:
+        ref = int(recs["r-full"][0][1])
+        msgs = statistics.median(m for m, _, _ in counts)
+        print(f"RESULT flows | OpenFlow messages (bundles) per resync, "
+              f"median of {len(counts)} unobserved restarts | sluice "
+              f"{msgs:.0f} (~{max(round((msgs - n_flows - 2) / 3), 1)}) | "
+              f"reference {ref} (1) | ratio {fmt(msgs / ref)} | target -")
+    a, b, c = (int(recs[k][0][0])
+               for k in ("mods-first", "mods-small", "mods-last"))
+    print(f"RESULT flows | flow-mods per pod ADD (first pod, {n_small} nodes "
+          f"/ pod {n_pods + 1}, {n_small} nodes / pod {n_pods + 1}, "
+          f"{n_remote} nodes) | sluice {a} / {b} / {c} | reference n/a | "
           "ratio n/a | target <= 10, constant")
+    if "lease-lost" in recs:
+        print(f"RESULT flows | etcd lease lost by sluiced during the run | "
+              f"sluice {lost} | reference n/a | ratio n/a | target 0")
+    if "join" in recs:
+        n, ms = (int(x) for x in recs["join"][0][:2])
+        print(f"RESULT flows | {n} remote nodes join (etcd write -> flows "
+              f"settled) | sluice {ms} ms | reference n/a | ratio n/a | "
+              "target -")
+    if "leave" in recs:
+        n, ms, _change, _mods, bundles = (int(x) for x in recs["leave"][0][:5])
+        print(f"RESULT flows | {n} remote nodes leave (etcd delete -> flows "
+              f"settled; OpenFlow bundles) | sluice {ms} ms; {bundles} "
+              "bundles | reference n/a | ratio n/a | target -")
 
 
 def footprint(file_name):
@@ -356,7 +451,8 @@ def footprint(file_name):
         print(f"  RSS idle, {what + ':':11} {fmt(one('rss-' + key) / mb, 1)} "
               f"MB: anonymous {fmt(one('anon-' + key) / mb, 1)} MB, files "
               f"(binary and shared libraries) "
-              f"{fmt(one('file-' + key) / mb, 1)} MB")
+              f"{fmt(one('file-' + key) / mb, 1)} MB; PSS "
+              f"{fmt(one('pss-' + key) / mb, 1)} MB")
     print(f"  RSS peak (VmHWM) after {len(recs['s-storm-cpu'])} storm(s) of "
           f"{n_storm} pods: {fmt(one('hwm-storm') / mb, 1)} MB; after "
           f"{n_pods} pods: {fmt(one('hwm-idle250') / mb, 1)} MB")
@@ -378,6 +474,33 @@ def footprint(file_name):
           f"ovsdb-server {fmt(ovsdb)}, shim processes {fmt(shim)}; total "
           f"{fmt(s_total)} (medians of each)")
     print(f"    reference: bridge + host-local processes {fmt(r_cpu)}")
+    cluster = None
+    if "cluster" in recs:
+        n_remote, n_egresses, f0, f1, f2 = (int(x)
+                                            for x in recs["cluster"][0][:5])
+        cpu_nodes, cpu_egresses, wall_nodes, wall_egresses = (
+            float(x) for x in recs["cluster"][0][5:9])
+        cluster = f"{n_pods} pods + {n_remote} remote nodes + {n_egresses} egresses"
+        print(f"  then {n_remote} remote nodes: flows {f0} -> {f1}, sluiced "
+              f"CPU {fmt(cpu_nodes, 0)} ms (wall {fmt(wall_nodes, 0)} ms "
+              f"with ~1 s of settling waits); then {n_egresses} egresses "
+              f"(sluicectl, one after the other): flows -> {f2}, sluiced CPU "
+              f"{fmt(cpu_egresses, 0)} ms (wall {fmt(wall_egresses, 0)} ms)")
+        if "rss-nodes" in recs:
+            print(f"  RSS with {n_pods} pods + {n_remote} remote nodes, "
+                  f"before the egresses: "
+                  f"{fmt(one('rss-nodes') / mb, 1)} MB, anonymous "
+                  f"{fmt(one('rss-nodes', 1) / mb, 1)} MB")
+        if "lease-lost" in recs and int(recs["lease-lost"][0][0]):
+            print(f"  WARNING: sluiced lost its etcd lease "
+                  f"{recs['lease-lost'][0][0]} time(s) meanwhile")
+        print(f"  RSS idle, {cluster}: "
+              f"{fmt(one('rss-idlecluster') / mb, 1)} MB: anonymous "
+              f"{fmt(one('anon-idlecluster') / mb, 1)} MB, files "
+              f"{fmt(one('file-idlecluster') / mb, 1)} MB, PSS "
+              f"{fmt(one('pss-idlecluster') / mb, 1)} MB; peak (VmHWM) "
+              f"{fmt(one('hwm-idlecluster') / mb, 1)} MB; CPU idle "
+              f"{fmt(one('cpu-idlecluster'), 2)} % of a core")
     result("footprint", f"sluiced RSS, {n_pods} local pods, idle",
            one("rss-idle250") / mb, "none (no daemon)", "MB",
            "< 20 MB", digits=1, ratio_value=float("nan"))
@@ -387,6 +510,20 @@ def footprint(file_name):
     result("footprint", f"sluiced RSS peak, {n_storm}-pod storm",
            one("hwm-storm") / mb, "none (no daemon)", "MB", "< 20 MB",
            digits=1, ratio_value=float("nan"))
+    if cluster:
+        result("footprint", f"sluiced RSS, {cluster}, idle",
+               one("rss-idlecluster") / mb, "none (no daemon)", "MB",
+               "< 20 MB", digits=1, ratio_value=float("nan"))
+        result("footprint", "of which anonymous (not shared libraries)",
+               one("anon-idlecluster") / mb, "none (no daemon)", "MB",
+               "-", digits=1, ratio_value=float("nan"))
+        result("footprint", f"sluiced CPU idle, {cluster}",
+               one("cpu-idlecluster"), "none (no daemon)", "% of a core",
+               "-", ratio_value=float("nan"))
+        print(f"RESULT footprint | sluiced CPU to absorb {n_remote} node "
+              f"joins / to create {n_egresses} egresses next to them | "
+              f"sluice {fmt(cpu_nodes, 0)} ms / {fmt(cpu_egresses, 0)} ms | "
+              "reference none (no daemon) | ratio n/a | target -")
     result("footprint", f"sluiced CPU idle, {n_pods} pods",
            one("cpu-idle250"), "none (no daemon)", "% of a core", "-",
            ratio_value=float("nan"))
