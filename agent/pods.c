@@ -742,6 +742,36 @@ handle_check(struct agent *agent, struct cni_request *req,
     cni_request_reply(req, 0, NULL);
 }
 
+/* Releases every address that neither a pod in the table nor one of the
+ * 'n_valid' attachments in 'valid' holds.  Returns 0 with the count in
+ * '*n_released', or an errno value with a message in 'err'. */
+static int
+release_unheld_addresses(struct agent *agent,
+                         const struct ipam_attachment *valid, size_t n_valid,
+                         size_t *n_released, char *err, size_t err_size)
+{
+    struct ipam_attachment *keep = calloc(n_valid + agent->n_pods + 1,
+                                          sizeof *keep);
+    if (!keep) {
+        snprintf(err, err_size, "out of memory");
+        return ENOMEM;
+    }
+    if (n_valid) {
+        memcpy(keep, valid, n_valid * sizeof *keep);
+    }
+    size_t n_keep = n_valid;
+    for (struct pod *pod = agent->pods; pod; pod = pod->next) {
+        keep[n_keep].container_id = pod->container_id;
+        keep[n_keep].ifname = pod->ifname;
+        n_keep++;
+    }
+    *n_released = 0;
+    int error = ipam_gc(agent->ipam, keep, n_keep, NULL, NULL, n_released,
+                        err, err_size);
+    free(keep);
+    return error;
+}
+
 static void
 handle_gc(struct agent *agent, struct cni_request *req,
           const json_t *config, const char *cni_version)
@@ -796,30 +826,11 @@ handle_gc(struct agent *agent, struct cni_request *req,
 
     /* Then addresses with no pod at all; those of pods being removed or
      * added are kept, since the pods still hold them. */
-    size_t n_attached = 0;
-    for (struct pod *pod = agent->pods; pod; pod = pod->next) {
-        n_attached++;
-    }
-    struct ipam_attachment *keep = realloc(attachments,
-                                           (n_valid + n_attached + 1)
-                                           * sizeof *keep);
-    if (!keep) {
-        free(attachments);
-        cni_request_fail(req, cni_version, CNI_ERR_INTERNAL,
-                         "out of memory");
-        return;
-    }
-    size_t n_keep = n_valid;
-    for (struct pod *pod = agent->pods; pod; pod = pod->next) {
-        keep[n_keep].container_id = pod->container_id;
-        keep[n_keep].ifname = pod->ifname;
-        n_keep++;
-    }
     char err[256];
-    size_t n_released = 0;
-    int error = ipam_gc(agent->ipam, keep, n_keep, NULL, NULL, &n_released,
-                        err, sizeof err);
-    free(keep);
+    size_t n_released;
+    int error = release_unheld_addresses(agent, attachments, n_valid,
+                                         &n_released, err, sizeof err);
+    free(attachments);
     if (error) {
         cni_request_fail(req, cni_version, CNI_ERR_IO, "%s", err);
         return;
@@ -981,21 +992,10 @@ pods_recover(struct agent *agent)
     }
 
     /* Addresses whose pod never got a port. */
-    size_t n_keep = 0;
-    struct ipam_attachment *keep = calloc(agent->n_pods + 1, sizeof *keep);
-    if (!keep) {
-        return ENOMEM;
-    }
-    for (struct pod *pod = agent->pods; pod; pod = pod->next) {
-        keep[n_keep].container_id = pod->container_id;
-        keep[n_keep].ifname = pod->ifname;
-        n_keep++;
-    }
     char err[256];
-    size_t n_released = 0;
-    int error = ipam_gc(agent->ipam, keep, n_keep, NULL, NULL, &n_released,
-                        err, sizeof err);
-    free(keep);
+    size_t n_released;
+    int error = release_unheld_addresses(agent, NULL, 0, &n_released, err,
+                                         sizeof err);
     if (error) {
         SLOG_ERR("%s", err);
         return error;
