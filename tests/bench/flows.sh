@@ -280,7 +280,7 @@ restart_gap() {
     if $dumped && ! grep -q '^dip ' "$records"; then
         for f in Classifier SpoofGuard ARPResponder Conntrack L3Forwarding \
             EgressMark SNAT Output; do
-            echo "dip $f $(grep -c "table=$f," "$work/dip-flows")"
+            echo "dip $f $(grep -c ", table=$f, " "$work/dip-flows")"
         done >>"$records"
     fi
 }
