@@ -29,27 +29,32 @@ copy_line(char *dst, size_t size, const char *src)
     }
 }
 
-/* Formats a one-line message into 'err' (if nonnull). */
-static void ctl_error(char *err, size_t err_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-ctl_error(char *err, size_t err_size, const char *fmt, ...)
+void
+ctl_vformat_error(char *err, size_t err_size, const char *fmt, va_list args)
 {
     if (!err || err_size < 4) {
         return;
     }
     char msg[CTL_ERROR_MAX];
-    va_list args;
-    va_start(args, fmt);
     int n = vsnprintf(msg, sizeof msg, fmt, args);
-    va_end(args);
     if (n < 0) {
         snprintf(msg, sizeof msg, "cannot format error message");
     } else if ((size_t)n >= sizeof msg) {
         memcpy(msg + sizeof msg - 4, "...", 4);
     }
     copy_line(err, err_size, msg);
+}
+
+static void ctl_error(char *err, size_t err_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+ctl_error(char *err, size_t err_size, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    ctl_vformat_error(err, err_size, fmt, args);
+    va_end(args);
 }
 
 json_t *

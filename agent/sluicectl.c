@@ -144,18 +144,8 @@ fail(const char *fmt, ...)
     char msg[CTL_ERROR_MAX];
     va_list args;
     va_start(args, fmt);
-    int n = vsnprintf(msg, sizeof msg, fmt, args);
+    ctl_vformat_error(msg, sizeof msg, fmt, args);
     va_end(args);
-    if (n < 0) {
-        snprintf(msg, sizeof msg, "cannot format error message");
-    } else if ((size_t)n >= sizeof msg) {
-        memcpy(msg + sizeof msg - 4, "...", 4);
-    }
-    for (char *p = msg; *p; p++) {
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) {
-            *p = '?';
-        }
-    }
     fprintf(stderr, "sluicectl: %s\n", msg);
 }
 

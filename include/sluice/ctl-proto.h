@@ -62,6 +62,7 @@
 #define SLUICE_CTL_PROTO_H 1
 
 #include <stdbool.h>
+#include <stdarg.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -142,5 +143,11 @@ int ctl_response_parse(const char *body, size_t len,
 
 /* Frees what 'response' holds. */
 void ctl_response_destroy(struct ctl_response *response);
+
+/* Formats a message into 'err' ('err_size' bytes, at least 4) as one line
+ * of printable ASCII: other bytes become '?', and a message that does not
+ * fit ends in "...".  Does nothing if 'err' is NULL. */
+void ctl_vformat_error(char *err, size_t err_size, const char *fmt,
+                       va_list args) __attribute__((format(printf, 3, 0)));
 
 #endif /* sluice/ctl-proto.h */
